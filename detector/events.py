@@ -1,0 +1,105 @@
+"""The TokenEvent contract: one normalized row per request, kept columnar.
+
+Normalizers build events as plain dicts holding *every* field of `FIELDS` (start from
+`new_event()`), because a dict with a fixed key set transposes to Arrow columns in C
+(`itemgetter`) at millions of rows per second, while per-event model validation would
+cost more than the JSON parse itself (see ../shared/notes/performance.md). The Arrow
+schema below is the validation: `to_table` fails loudly if a normalizer puts a wrong
+type in a column.
+
+Secrets never enter an event: the fields are an allow-list, and no normalizer copies
+request or response bodies.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from operator import itemgetter
+from typing import Any, Iterable
+
+import pyarrow as pa
+
+SOURCES = ("k8s", "aws", "gcp", "azure")
+
+# (name, arrow type, meaning). The order is the column order everywhere.
+_SCHEMA_SPEC: list[tuple[str, pa.DataType, str]] = [
+    ("ts", pa.int64(), "request time, microseconds since the epoch, UTC"),
+    ("event_id", pa.string(), "dedup key: auditID / eventID / insertId / record id"),
+    ("source", pa.string(), "k8s | aws | gcp | azure"),
+    ("tenant", pa.string(), "cluster / account / project / tenant id"),
+    ("principal", pa.string(), "identity the credential belongs to"),
+    ("principal_type", pa.string(), "serviceaccount, user, node, IAMUser, AssumedRole, serviceAccount, servicePrincipal, ..."),
+    ("token_id", pa.string(), "one credential of the principal (JTI, access key id, key id, ...)"),
+    ("token_kind", pa.string(), "bound | legacy | x509 | session | access-key | web-identity | sa-key | oauth | sp-secret | sp-cert | ..."),
+    ("bound_pod", pa.string(), "K8s: pod the bound token is tied to"),
+    ("bound_pod_uid", pa.string(), "K8s: uid of that pod"),
+    ("bound_node", pa.string(), "K8s: node of that pod"),
+    ("source_ip", pa.string(), "normalized client IP, or null"),
+    ("source_ip_raw", pa.string(), "the raw client address when it is not an IP (e.g. ec2.amazonaws.com)"),
+    ("user_agent", pa.string(), "client user agent as logged"),
+    ("action", pa.string(), "K8s verb:resource[/subresource]; cloud service:operation"),
+    ("resource", pa.string(), "object acted on (name or ARN / resource path)"),
+    ("namespace", pa.string(), "K8s namespace of the object"),
+    ("region", pa.string(), "cloud region / location"),
+    ("outcome", pa.string(), "success | failure"),
+    ("status_code", pa.int32(), "HTTP-ish status code where the log has one"),
+    ("error_code", pa.string(), "error code / reason text on failure"),
+    ("read_only", pa.bool_(), "the request only reads"),
+    ("acting_as", pa.string(), "identity the caller impersonated (K8s impersonation)"),
+    ("lineage_kind", pa.string(), "issued | impersonating | delegated-by | exchanged-from"),
+    ("lineage_principal", pa.string(), "principal on the other side of the link"),
+    ("lineage_token", pa.string(), "token on the other side of the link"),
+    ("origin", pa.string(), "where the raw record came from: file:line[#n] or topic/partition/offset"),
+    ("stage", pa.string(), "K8s audit stage; used to collapse stage duplicates"),
+]
+
+FIELDS: tuple[str, ...] = tuple(name for name, _, _ in _SCHEMA_SPEC)
+SCHEMA = pa.schema([pa.field(name, typ) for name, typ, _ in _SCHEMA_SPEC])
+# Parquet/JSONL outputs carry a real timestamp column; in memory `ts` stays int64 µs.
+OUTPUT_SCHEMA = SCHEMA.set(0, pa.field("ts", pa.timestamp("us", tz="UTC")))
+DESCRIPTIONS: dict[str, str] = {name: doc for name, _, doc in _SCHEMA_SPEC}
+
+_TEMPLATE: dict[str, Any] = dict.fromkeys(FIELDS)
+_ROW = itemgetter(*FIELDS)
+
+
+def new_event() -> dict[str, Any]:
+    """A fresh event dict with every field present and null."""
+    return _TEMPLATE.copy()
+
+
+def to_table(events: Iterable[dict[str, Any]]) -> pa.Table:
+    """Transpose event dicts into an Arrow table of `SCHEMA` (the in-memory form)."""
+    rows = [_ROW(e) for e in events]
+    if not rows:
+        return SCHEMA.empty_table()
+    columns = list(zip(*rows))
+    return pa.table(
+        [pa.array(col, type=field.type) for col, field in zip(columns, SCHEMA)], schema=SCHEMA
+    )
+
+
+def to_output(table: pa.Table) -> pa.Table:
+    """The in-memory table with `ts` as a UTC timestamp column, for Parquet and JSONL files."""
+    return table.set_column(0, OUTPUT_SCHEMA.field("ts"), table.column("ts").cast(OUTPUT_SCHEMA.field("ts").type))
+
+
+def from_output(table: pa.Table) -> pa.Table:
+    """Inverse of `to_output`: accept files written by `normalize` (timestamp or int ts)."""
+    missing = [f for f in FIELDS if f not in table.column_names]
+    if missing:
+        raise ValueError(f"not a tokenhawk events table: missing columns {missing}")
+    table = table.select(list(FIELDS))
+    ts = table.column("ts")
+    if pa.types.is_timestamp(ts.type):
+        ts = ts.cast(pa.timestamp("us", tz="UTC")).cast(pa.int64())
+    return table.set_column(0, SCHEMA.field("ts"), ts).cast(SCHEMA)
+
+
+def us_to_datetime(ts_us: int) -> datetime:
+    return datetime.fromtimestamp(ts_us / 1_000_000, tz=timezone.utc)
+
+
+def us_to_iso(ts_us: int) -> str:
+    """RFC 3339 with microseconds and a Z, the form alerts and Elasticsearch use."""
+    return us_to_datetime(ts_us).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
