@@ -26,6 +26,7 @@ from pydantic_settings import (
 )
 
 from detector.config import DetectorConfig
+from detector.notify.config import NotifyConfig
 from detector.errors import ConfigError
 
 
@@ -44,6 +45,7 @@ class Settings(BaseSettings):
     )
 
     detector: DetectorConfig = DetectorConfig()
+    notify: NotifyConfig = NotifyConfig()
 
     @classmethod
     def settings_customise_sources(

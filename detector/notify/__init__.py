@@ -1,0 +1,1 @@
+"""Alert notification: payload builders per destination, signing, routing (pure library code)."""
