@@ -101,7 +101,7 @@ public final class EsNodeMain {
         LogConfigurator.setNodeName(Node.NODE_NAME_SETTING.get(environment.settings()));
         LogConfigurator.configure(environment, true);
 
-        List<Class<? extends Plugin>> plugins = List.of(Netty4Plugin.class, RestRootPlugin.class);
+        List<Class<? extends Plugin>> plugins = List.of(Netty4Plugin.class, RestRootPlugin.class, DataStreamsApiPlugin.class);
         long t0 = System.nanoTime();
         Node node = new ClasspathPluginsNode(environment, plugins);
         CountDownLatch stopped = new CountDownLatch(1);
