@@ -1,9 +1,473 @@
-"""GCP Cloud Audit Logs → TokenEvents. (being written)"""
-from .base import Context, Rejected, UNKNOWN_SHAPE
+"""GCP Cloud Audit Logs → TokenEvents.
+
+Two delivery shapes reach this module (shapes.py routes them):
+- a Cloud Logging LogEntry with a `protoPayload` (Pub/Sub sinks, `gcloud logging read`, Storage
+  sinks), handled by `normalize_entry`;
+- a row of the BigQuery audit-log export, whose payload column is `protopayload_auditlog` and whose
+  bodies are JSON strings (`requestJson`, `responseJson`, `metadataJson`), handled by
+  `normalize_bigquery_row`. Snake-case spellings of the payload fields (`principal_email`,
+  `method_name`, …, as some export tools write them) are accepted too.
+
+Field rules (the contract of the events this module makes):
+- Only protoPayload `@type` google.cloud.audit.AuditLog is an audit record; other payloads
+  (request logs…) are skipped. Entries of the `system_event` log are skipped too: they are
+  Google-initiated and carry no caller credential.
+- `action` is "<service>:<method>": service is `serviceName` without ".googleapis.com"; method is the
+  last dotted part of `methodName` when that part starts with an upper-case letter (gRPC style,
+  "google.iam.admin.v1.CreateServiceAccountKey" → "CreateServiceAccountKey"), else the whole
+  `methodName` (REST-discovery style, "storage.objects.get") with a leading API-version part dropped
+  ("beta.compute.instances.insert" and "v1.compute.instances.insert" are the same operation:
+  "compute.instances.insert"), so one operation has one action whatever API version called it.
+- `read_only`: admin-activity entries are writes (False) by definition of that log; token-minting
+  calls (iamcredentials) are never reads; otherwise, when every `authorizationInfo[].permissionType`
+  says *_READ it is True and any *_WRITE makes it False; without permission types, the method verb
+  decides (Get/List/Search/Read/Lookup/Query/BatchGet/TestIamPermissions → True, else False).
+- `status_code` is the gRPC code of `status.code` (0 / absent means success); `error_code` is
+  `status.message` clipped to 200 characters (else the ErrorInfo reason, else the code).
+- Identity: `principalEmail`, else `principalSubject` ("user:x", "serviceAccount:x" are unwrapped;
+  "principal://…" workload/workforce identities stay whole, principal_type "federated"). The token is
+  the key id of `serviceAccountKeyName` (kind "sa-key"), else "oauth:<principal>" (kind "oauth").
+- Lineage, most specific first: impersonation (iamcredentials GenerateAccessToken / GenerateIdToken /
+  SignJwt / SignBlob) and key creation (CreateServiceAccountKey / UploadServiceAccountKey) are
+  "issued" with the target service account as lineage_principal (and the new key id as
+  lineage_token when the response names it); otherwise a `serviceAccountDelegationInfo` chain gives
+  "delegated-by" with the ORIGINAL caller (first element of the chain) as lineage_principal.
+- Request and response bodies are never copied: only `request.name` and `response.name` /
+  `response.keyId` (identifiers) are read. A GenerateAccessToken response holds an access token and
+  a CreateServiceAccountKey response holds `privateKeyData`; neither is touched.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from typing import Any
+from urllib.parse import unquote
+
+import orjson
+
+from ..events import new_event
+from .base import (
+    BAD_FIELD,
+    BAD_TIMESTAMP,
+    MISSING_FIELD,
+    NOT_AN_OBJECT,
+    Context,
+    Rejected,
+    Skipped,
+    normalize_ip,
+    parse_ts,
+)
+
+AUDIT_LOG_TYPE = "type.googleapis.com/google.cloud.audit.AuditLog"
+SKIP_NON_AUDIT = "gcp-non-audit-log-entry"  # same reason shapes.py uses for non-proto entries
+SKIP_SYSTEM_EVENT = "gcp-system-event"
+
+_ERROR_CLIP = 200
+_IMPERSONATION_METHODS = frozenset({"GenerateAccessToken", "GenerateIdToken", "SignJwt", "SignBlob"})
+_KEY_METHODS = frozenset({"CreateServiceAccountKey", "UploadServiceAccountKey"})
+_READ_VERBS = ("get", "list", "search", "read", "lookup", "query", "batchget", "testiampermissions")
+_GRPC_NAMES = {
+    1: "CANCELLED", 2: "UNKNOWN", 3: "INVALID_ARGUMENT", 4: "DEADLINE_EXCEEDED", 5: "NOT_FOUND",
+    6: "ALREADY_EXISTS", 7: "PERMISSION_DENIED", 8: "RESOURCE_EXHAUSTED", 9: "FAILED_PRECONDITION",
+    10: "ABORTED", 11: "OUT_OF_RANGE", 12: "UNIMPLEMENTED", 13: "INTERNAL", 14: "UNAVAILABLE",
+    15: "DATA_LOSS", 16: "UNAUTHENTICATED",
+}
 
 
-def normalize_entry(entry, ctx: Context) -> None:
-    raise Rejected(UNKNOWN_SHAPE, "gcp normalizer not written yet")
+# --- entry points --------------------------------------------------------------------------
 
 
-normalize_bigquery_row = normalize_entry
+def normalize_entry(entry: Any, ctx: Context) -> None:
+    """One Cloud Logging LogEntry whose protoPayload is not k8s.io."""
+    if not isinstance(entry, dict):
+        raise Rejected(NOT_AN_OBJECT, f"LogEntry is a {type(entry).__name__}")
+    proto = entry.get("protoPayload")
+    if not isinstance(proto, dict):
+        raise Rejected(BAD_FIELD, "protoPayload is not an object")
+    kind = proto.get("@type")
+    if kind != AUDIT_LOG_TYPE and (kind is not None or "methodName" not in proto):
+        raise Skipped(SKIP_NON_AUDIT)
+    ctx.emit(_event(entry, proto, bigquery=False))
+
+
+def normalize_bigquery_row(row: Any, ctx: Context) -> None:
+    """One row of the BigQuery audit-log export (payload in `protopayload_auditlog`)."""
+    if not isinstance(row, dict):
+        raise Rejected(NOT_AN_OBJECT, f"BigQuery row is a {type(row).__name__}")
+    proto = row.get("protopayload_auditlog")
+    if not isinstance(proto, dict):
+        raise Rejected(BAD_FIELD, "protopayload_auditlog is not an object")
+    ctx.emit(_event(_camel_row(row), _camel(proto), bigquery=True))
+
+
+# --- the event ----------------------------------------------------------------------------
+
+
+def _event(entry: dict, proto: dict, bigquery: bool) -> dict[str, Any]:
+    log_name = _opt_text(entry.get("logName"), "logName")
+    log_kind = _log_kind(log_name) if log_name else None
+    if log_kind == "system_event":
+        raise Skipped(SKIP_SYSTEM_EVENT)
+
+    event = new_event()
+    event["source"] = "gcp"
+    event["event_id"] = _req_text(entry.get("insertId"), "insertId")
+    ts = entry.get("timestamp")
+    event["ts"] = _ts(ts if ts is not None else entry.get("receiveTimestamp"), "timestamp")
+
+    labels = _dict(_dict(entry.get("resource"), "resource").get("labels"), "resource.labels")
+    tenant = _opt_text(labels.get("project_id"), "resource.labels.project_id")
+    event["tenant"] = tenant or (_log_parent(log_name) if log_name else None)
+    for key in ("location", "region", "zone"):
+        region = _opt_text(labels.get(key), f"resource.labels.{key}")
+        if region:
+            event["region"] = region
+            break
+
+    service = _req_text(proto.get("serviceName"), "protoPayload.serviceName")
+    method_name = _req_text(proto.get("methodName"), "protoPayload.methodName")
+    method = _method(method_name)
+    event["action"] = _action(service, method)
+    event["resource"] = _opt_text(proto.get("resourceName"), "protoPayload.resourceName")
+
+    meta = _dict(proto.get("requestMetadata"), "protoPayload.requestMetadata")
+    ip, raw = normalize_ip(_opt_text(meta.get("callerIp"), "protoPayload.requestMetadata.callerIp"))
+    event["source_ip"], event["source_ip_raw"] = ip, raw
+    event["user_agent"] = _opt_text(
+        meta.get("callerSuppliedUserAgent"), "protoPayload.requestMetadata.callerSuppliedUserAgent"
+    )
+
+    _outcome(event, proto.get("status"))
+    event["read_only"] = _read_only(log_kind, service, method, proto.get("authorizationInfo"))
+
+    auth = _dict(proto.get("authenticationInfo"), "protoPayload.authenticationInfo")
+    _identity(event, auth)
+    _lineage(event, auth, proto, service, method, bigquery)
+    return event
+
+
+def _identity(event: dict, auth: dict) -> None:
+    email = _opt_text(auth.get("principalEmail"), "protoPayload.authenticationInfo.principalEmail")
+    if email:
+        principal = email
+        ptype = "serviceAccount" if email.endswith(".gserviceaccount.com") else "user"
+    else:
+        subject = _opt_text(auth.get("principalSubject"), "protoPayload.authenticationInfo.principalSubject")
+        if not subject:
+            raise Rejected(
+                MISSING_FIELD,
+                "protoPayload.authenticationInfo.principalEmail and principalSubject are both missing",
+            )
+        principal, ptype = _subject(subject)
+    event["principal"] = principal
+    event["principal_type"] = ptype
+    key_name = _opt_text(
+        auth.get("serviceAccountKeyName"), "protoPayload.authenticationInfo.serviceAccountKeyName"
+    )
+    key_id = _key_id(key_name) if key_name else None
+    if key_id:
+        event["token_id"], event["token_kind"] = key_id, "sa-key"
+    else:
+        event["token_id"], event["token_kind"] = f"oauth:{principal}", "oauth"
+
+
+def _lineage(event: dict, auth: dict, proto: dict, service: str, method: str, bigquery: bool) -> None:
+    short = method.rsplit(".", 1)[-1]
+    if (short in _IMPERSONATION_METHODS and service.startswith("iamcredentials.")) or (
+        short in _KEY_METHODS and service.startswith("iam.")
+    ):
+        target = _target_account(proto, bigquery)
+        if target:
+            event["lineage_kind"] = "issued"
+            event["lineage_principal"] = target
+            if short in _KEY_METHODS:
+                key_name = _body_text(proto, "response", "name", bigquery)
+                event["lineage_token"] = _key_id(key_name) if key_name else None
+            else:  # SignJwt / SignBlob name the system-managed key that signed
+                event["lineage_token"] = _body_text(proto, "response", "keyId", bigquery)
+            return
+    chain = auth.get("serviceAccountDelegationInfo")
+    if chain is None:
+        return
+    if not isinstance(chain, list):
+        raise Rejected(BAD_FIELD, "protoPayload.authenticationInfo.serviceAccountDelegationInfo is not a list")
+    for link in chain:  # the first element with a principal is the original caller
+        original = _delegator(link)
+        if original:
+            event["lineage_kind"] = "delegated-by"
+            event["lineage_principal"] = original
+            return
+
+
+def _delegator(link: Any) -> str | None:
+    if not isinstance(link, dict):
+        return None
+    first_party = link.get("firstPartyPrincipal")
+    if isinstance(first_party, dict):
+        email = first_party.get("principalEmail")
+        if isinstance(email, str) and email:
+            return email
+    subject = link.get("principalSubject")
+    if isinstance(subject, str) and subject:
+        return _subject(subject)[0]
+    third = link.get("thirdPartyPrincipal")
+    if isinstance(third, dict):
+        claims = third.get("thirdPartyClaims")
+        if isinstance(claims, str) and claims.startswith("{"):  # BigQuery: thirdPartyClaimsJson
+            try:
+                claims = orjson.loads(claims)
+            except orjson.JSONDecodeError:
+                claims = None
+        if isinstance(claims, dict):
+            for key in ("principalEmail", "email", "sub", "subject"):
+                value = claims.get(key)
+                if isinstance(value, str) and value:
+                    return value
+    return None
+
+
+def _target_account(proto: dict, bigquery: bool) -> str | None:
+    """The service account an impersonation / key call acts on: an email when any field has one."""
+    candidates = [_body_text(proto, "request", "name", bigquery)]
+    metadata = proto.get("metadata")
+    if bigquery and metadata is None:
+        metadata = _json_field(proto, "metadataJson")
+    chain = metadata.get("identityDelegationChain") if isinstance(metadata, dict) else None
+    if isinstance(chain, list) and chain and isinstance(chain[-1], str):
+        candidates.append(chain[-1])
+    resource_name = proto.get("resourceName")
+    candidates.append(resource_name if isinstance(resource_name, str) else None)
+    fallback = None
+    for candidate in candidates:
+        if not candidate:
+            continue
+        account = _account_from_name(candidate)
+        if "@" in account:
+            return account
+        fallback = fallback or account
+    return fallback
+
+
+@lru_cache(maxsize=4096)
+def _account_from_name(name: str) -> str:
+    """"projects/-/serviceAccounts/SA[/keys/K]" → "SA"; anything else is returned as it is."""
+    marker = "/serviceAccounts/"
+    index = name.find(marker)
+    if index < 0:
+        return name
+    return name[index + len(marker) :].split("/", 1)[0]
+
+
+@lru_cache(maxsize=4096)
+def _key_id(name: str) -> str | None:
+    """".../serviceAccounts/SA/keys/KEYID" → "KEYID"."""
+    index = name.rfind("/keys/")
+    if index < 0:
+        return None
+    key = name[index + 6 :].strip("/")
+    return key or None
+
+
+def _outcome(event: dict, status: Any) -> None:
+    if status is None:
+        event["outcome"] = "success"
+        return
+    if not isinstance(status, dict):
+        raise Rejected(BAD_FIELD, f"protoPayload.status has type {type(status).__name__}, expected an object")
+    code = status.get("code")
+    if code is None or code == 0:
+        event["outcome"] = "success"
+        event["status_code"] = 0 if code == 0 else None
+        return
+    if isinstance(code, str) and code.isdigit():
+        code = int(code)
+    if not isinstance(code, int) or isinstance(code, bool) or not -(2**31) <= code < 2**31:
+        raise Rejected(BAD_FIELD, f"protoPayload.status.code={str(code)[:32]!r} is not a gRPC code")
+    event["status_code"] = code
+    if code == 0:
+        event["outcome"] = "success"
+        return
+    event["outcome"] = "failure"
+    message = status.get("message")
+    if isinstance(message, str) and message:
+        event["error_code"] = message[:_ERROR_CLIP]
+        return
+    details = status.get("details")
+    if isinstance(details, list):
+        for detail in details:
+            reason = detail.get("reason") if isinstance(detail, dict) else None
+            if isinstance(reason, str) and reason:
+                event["error_code"] = reason[:_ERROR_CLIP]
+                return
+    event["error_code"] = _GRPC_NAMES.get(code, str(code))
+
+
+def _read_only(log_kind: str | None, service: str, method: str, authz: Any) -> bool:
+    if log_kind == "activity" or service.startswith("iamcredentials."):
+        return False
+    if isinstance(authz, list) and authz:
+        kinds = [a.get("permissionType") for a in authz if isinstance(a, dict)]
+        if kinds and all(isinstance(k, str) and k for k in kinds):
+            return all(k.endswith("_READ") for k in kinds)
+    return _verb_reads(method)
+
+
+@lru_cache(maxsize=4096)
+def _verb_reads(method: str) -> bool:
+    return method.rsplit(".", 1)[-1].lower().startswith(_READ_VERBS)
+
+
+# --- small derivations (cached: the same few strings repeat millions of times) ---------------
+
+
+@lru_cache(maxsize=8192)
+def _method(method_name: str) -> str:
+    parts = method_name.split(".")
+    last = parts[-1]
+    if last[:1].isupper():
+        return last
+    head = parts[0]
+    if len(parts) > 2 and (head in ("alpha", "beta") or (head[:1] == "v" and head[1:2].isdigit())):
+        return ".".join(parts[1:])
+    return method_name
+
+
+@lru_cache(maxsize=8192)
+def _action(service: str, method: str) -> str:
+    if service.endswith(".googleapis.com"):
+        service = service[: -len(".googleapis.com")]
+    return f"{service}:{method}"
+
+
+@lru_cache(maxsize=1024)
+def _log_kind(log_name: str) -> str | None:
+    """"projects/P/logs/cloudaudit.googleapis.com%2Factivity" → "activity"."""
+    index = log_name.find("/logs/")
+    if index < 0:
+        return None
+    log_id = unquote(log_name[index + 6 :])
+    if log_id.startswith("cloudaudit.googleapis.com/"):
+        return log_id[len("cloudaudit.googleapis.com/") :]
+    return None
+
+
+@lru_cache(maxsize=1024)
+def _log_parent(log_name: str) -> str | None:
+    """"projects/P/logs/…" → "P"; "organizations/O/logs/…" → "organizations/O"."""
+    parts = log_name.split("/", 2)
+    if len(parts) < 2 or not parts[1]:
+        return None
+    return parts[1] if parts[0] == "projects" else f"{parts[0]}/{parts[1]}"
+
+
+@lru_cache(maxsize=4096)
+def _subject(subject: str) -> tuple[str, str]:
+    kind, sep, rest = subject.partition(":")
+    if sep and rest and kind in ("user", "serviceAccount"):
+        if kind == "serviceAccount" or rest.endswith(".gserviceaccount.com"):
+            return rest, "serviceAccount"
+        return rest, "user"
+    return subject, "federated"
+
+
+# --- field access --------------------------------------------------------------------------
+
+
+def _dict(value: Any, field: str) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise Rejected(BAD_FIELD, f"{field} has type {type(value).__name__}, expected an object")
+    return value
+
+
+def _opt_text(value: Any, field: str) -> str | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    raise Rejected(BAD_FIELD, f"{field} has type {type(value).__name__}, expected text")
+
+
+def _req_text(value: Any, field: str) -> str:
+    text = _opt_text(value, field)
+    if text is None:
+        raise Rejected(MISSING_FIELD, f"{field} is missing")
+    return text
+
+
+def _body_text(proto: dict, body: str, key: str, bigquery: bool) -> str | None:
+    """An identifier inside request/response (an object, or a JSON string in BigQuery rows)."""
+    value = proto.get(body)
+    if value is None and bigquery:
+        value = _json_field(proto, body + "Json")
+    if isinstance(value, dict):
+        found = value.get(key)
+        return found if isinstance(found, str) and found else None
+    return None
+
+
+def _json_field(proto: dict, key: str) -> Any:
+    text = proto.get(key)
+    if not isinstance(text, str) or not text.startswith("{"):
+        return None
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+
+
+# BigQuery exports name the payload fields in camelCase; some export tools write snake_case.
+_SNAKE_TO_CAMEL = {
+    "service_name": "serviceName",
+    "method_name": "methodName",
+    "resource_name": "resourceName",
+    "authentication_info": "authenticationInfo",
+    "authorization_info": "authorizationInfo",
+    "request_metadata": "requestMetadata",
+    "principal_email": "principalEmail",
+    "principal_subject": "principalSubject",
+    "service_account_key_name": "serviceAccountKeyName",
+    "service_account_delegation_info": "serviceAccountDelegationInfo",
+    "first_party_principal": "firstPartyPrincipal",
+    "third_party_principal": "thirdPartyPrincipal",
+    "third_party_claims_json": "thirdPartyClaims",
+    "thirdPartyClaimsJson": "thirdPartyClaims",
+    "caller_ip": "callerIp",
+    "caller_supplied_user_agent": "callerSuppliedUserAgent",
+    "permission_type": "permissionType",
+    "request_json": "requestJson",
+    "response_json": "responseJson",
+    "metadata_json": "metadataJson",
+    "insert_id": "insertId",
+    "log_name": "logName",
+    "receive_timestamp": "receiveTimestamp",
+}
+
+
+def _camel(value: Any, depth: int = 0) -> Any:
+    """Rename snake_case keys of a BigQuery payload to the LogEntry spelling (a shallow walk)."""
+    if depth > 4:
+        return value
+    if isinstance(value, dict):
+        return {_SNAKE_TO_CAMEL.get(k, k): _camel(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_camel(v, depth + 1) for v in value]
+    return value
+
+
+def _camel_row(row: dict) -> dict:
+    return {_SNAKE_TO_CAMEL.get(k, k): v for k, v in row.items() if k != "protopayload_auditlog"}
+
+
+def _ts(value: Any, field: str) -> int:
+    """parse_ts, plus a range check: a time that does not fit the int64 µs column is unusable."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise Rejected(BAD_TIMESTAMP, f"{field}={value!r} is not a time")
+    ts = parse_ts(value, field)
+    if not -(2**62) < ts < 2**62:
+        raise Rejected(BAD_TIMESTAMP, f"{field}={str(value)[:64]!r} is out of range")
+    return ts
