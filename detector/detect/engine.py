@@ -1,0 +1,657 @@
+"""The Detector: micro-batches of TokenEvents in, new or updated alerts out.
+
+One object serves file replay and the Kafka stream: `process(table)` takes any batch (sorted
+here by time), learns as it goes, and returns the alert documents whose evidence changed;
+`flush()` ends a replay. Time is event time only, so a replay is deterministic.
+
+Per event (a lean Python loop over columns; no per-event objects beyond dict lookups):
+  1. identity and lineage bookkeeping (pods, token births, deletions);
+  2. if the token's principal (or its peer group) has a ready baseline and is a machine identity:
+     compare with the baseline and the token's own facts → Signals (see rules.py);
+  3. learn the event into the baselines *unless* it was suspicious (anomalies must not teach);
+  4. append a row for the 5-minute window features.
+Per batch: close finished windows, score them with the population's isolation forest, then
+evaluate incidents (fusion, population-shift discount, settle delay) and emit alerts.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from ..actions import classify
+from ..config import DetectorConfig
+from ..events import FIELDS, us_to_iso
+from ..netclass import ip_class, network_of, wide_network_of
+from ..useragent import is_interactive, ua_family
+from . import rules
+from .forest import Forest, fit_forest
+from .incidents import Incident
+from .rules import NOVELTY_KINDS, Signal
+from .state import (
+    CAP_ACTIONS,
+    CAP_NAMESPACES,
+    CAP_NETS,
+    CAP_TOKEN_IPS,
+    CAP_UAS,
+    Baseline,
+    PrincipalState,
+    TokenState,
+    remember,
+)
+from .windows import FEATURES, WINDOW_US, WindowBuffer
+
+log = logging.getLogger(__name__)
+
+HOUR_US = 3_600_000_000
+DAY_US = 24 * HOUR_US
+# Credentials that live long enough for dormancy to mean something.
+LONG_LIVED = frozenset({"legacy", "access-key", "sa-key", "sp-secret", "sp-cert", "x509"})
+_AUTHZ_ERRORS = ("AccessDenied", "Unauthorized", "Forbidden", "PERMISSION_DENIED", "AuthorizationFailed",
+                 "UnauthorizedOperation", "Client.UnauthorizedOperation", "AccessDeniedException")
+SECRET_BURST_US = 30 * 60_000_000
+AUTHZ_BURST_US = 10 * 60_000_000
+RECON_BURST_US = 15 * 60_000_000
+SHIFT_SPAN_US = 2 * HOUR_US
+PENDING_GAP_US = HOUR_US  # weak evidence that did not alert within an hour is dropped
+
+
+def is_machine(source: str, principal: str, principal_type: str | None, token_kind: str | None) -> bool:
+    """Is this identity a program's (the credentials tokenhawk is built for)?"""
+    if source == "k8s":
+        return principal_type in ("serviceaccount", "node", "system")
+    if source == "aws":
+        if principal_type in ("AssumedRole",):
+            return "AWSReservedSSO" not in principal
+        return principal_type in ("IAMUser", "WebIdentityUser")
+    if source == "gcp":
+        return principal_type in ("serviceAccount", "federated")
+    if source == "azure":
+        return principal_type in ("servicePrincipal", "managedIdentity")
+    return False
+
+
+def peer_key(source: str, tenant: str | None, principal: str, principal_type: str | None) -> str:
+    """Peer group: K8s service accounts by namespace, nodes together, cloud identities by type."""
+    if source == "k8s" and principal_type == "serviceaccount":
+        parts = principal.split(":")
+        namespace = parts[2] if len(parts) >= 4 else "?"
+        return f"k8s|{tenant}|ns:{namespace}"
+    return f"{source}|{tenant}|{principal_type}"
+
+
+@dataclass
+class _Burst:
+    """Short-term per-token memory for the burst rules (created only when needed)."""
+
+    secret_ns: dict[str, int] = field(default_factory=dict)
+    authz: deque = field(default_factory=deque)
+    recon: dict[str, int] = field(default_factory=dict)
+    fired: set = field(default_factory=set)
+
+
+@dataclass
+class DetectorStats:
+    events: int = 0
+    scored_events: int = 0
+    learning_events: int = 0
+    signals: Counter = field(default_factory=Counter)
+    suppressed: Counter = field(default_factory=Counter)
+    windows: int = 0
+    windows_scored: int = 0
+    alerts_emitted: int = 0
+    late_events: int = 0
+
+
+class Detector:
+    """See the module doc. `forests` may be given (trained by `tokenhawk train`); otherwise each
+    population's forest is fitted from its first `learning_period` of windows."""
+
+    def __init__(self, config: DetectorConfig | None = None, forests: dict[str, Forest] | None = None):
+        self.config = config or DetectorConfig()
+        c = self.config
+        self.learning_us = c.us("learning_period")
+        self.gap_us = c.us("incident_gap")
+        self.settle_us = c.us("settle")
+        self.dormant_us = c.us("dormant_after")
+        self.delete_grace_us = c.us("pod_delete_grace")
+        self.supersede_us = c.us("supersede_grace")
+        self.lateness_us = c.us("lateness")
+        self.threshold = c.alert_threshold
+
+        self.tokens: dict[str, TokenState] = {}
+        self.principals: dict[str, PrincipalState] = {}
+        self.peers: dict[str, Baseline] = {}
+        self.population: dict[str, Counter] = {}  # source|tenant → action → principals doing it
+        self.population_size: Counter = Counter()
+        self.cluster_nets: dict[str, dict[str, int]] = {}  # tenant → pod/node networks → last seen
+        self.pods: dict[str, list] = {}  # pod uid → [ip, first_ts, newest token key, its first_ts]
+        self.deleted_pods: dict[str, int] = {}  # tenant|ns/name → deletion time
+        self.births: dict[str, tuple] = {}  # token key → (via, issuer, issuer token, ts, ip)
+        self.incidents: dict[str, Incident] = {}  # open incidents by token key
+        self.novel_seen: dict[str, dict[str, int]] = {}  # pop|kind|value → principal → ts
+        self.bursts: dict[str, _Burst] = {}
+        self.codes: dict[str, int] = {}
+        self.code_names: list[str] = []
+        self.window_buffer = WindowBuffer()
+        self.window_ewma: dict[int, float] = {}  # principal code → events per active window
+        self.forests: dict[str, Forest] = dict(forests or {})
+        self._given_forests = set(self.forests)
+        self.training: dict[str, list[np.ndarray]] = {}
+        self.started_at: int | None = None
+        self.watermark: int | None = None
+        self.max_ts: int | None = None
+        self.stats = DetectorStats()
+        self._touched: set[str] = set()
+
+    # --- public API ------------------------------------------------------------------------
+
+    def process(self, table: pa.Table) -> list[dict[str, Any]]:
+        """Process one micro-batch of events; returns alert documents that are new or changed."""
+        if table.num_rows:
+            table = table.sort_by("ts")
+            self._process_events(table)
+        return self._advance()
+
+    def flush(self) -> list[dict[str, Any]]:
+        """End of input: close every window and let waiting incidents decide."""
+        if self.max_ts is not None:
+            self.watermark = self.max_ts + WINDOW_US + self.settle_us
+        return self._advance(final=True)
+
+    def learning_until(self) -> int | None:
+        return None if self.started_at is None else self.started_at + self.learning_us
+
+    # --- per event -------------------------------------------------------------------------
+
+    def _process_events(self, table: pa.Table) -> None:
+        columns = {name: table.column(name).to_pylist() for name in FIELDS}
+        if self.started_at is None:
+            self.started_at = columns["ts"][0]
+        learning_until = self.started_at + self.learning_us
+        names = FIELDS
+        buffer = self.window_buffer.append
+        stats = self.stats
+        for values in zip(*(columns[n] for n in names)):
+            event = dict(zip(names, values))
+            ts = event["ts"]
+            if self.max_ts is None or ts > self.max_ts:
+                self.max_ts = ts
+            elif self.watermark is not None and ts < self.watermark - WINDOW_US:
+                stats.late_events += 1
+            stats.events += 1
+            self._handle(event, ts, ts < learning_until, buffer)
+
+    def _code(self, value: str | None) -> int:
+        if value is None:
+            return -1
+        code = self.codes.get(value)
+        if code is None:
+            code = self.codes[value] = len(self.code_names)
+            self.code_names.append(value)
+        return code
+
+    def _handle(self, e: dict[str, Any], ts: int, learning: bool, buffer: dict) -> None:
+        source, tenant, principal = e["source"], e["tenant"], e["principal"]
+        pkey = f"{source}|{tenant}|{principal}"
+        tkey = f"{source}|{tenant}|{e['token_id']}"
+        p = self.principals.get(pkey)
+        if p is None:
+            ptype = e["principal_type"]
+            p = self.principals[pkey] = PrincipalState(
+                pkey, ts, source, tenant, principal, ptype, peer_key(source, tenant, principal, ptype),
+                is_machine(source, principal, ptype, e["token_kind"]),
+            )
+            peer = self.peers.get(p.peer)
+            if peer is None:
+                peer = self.peers[p.peer] = Baseline(p.peer, ts)
+            peer.members += 1
+        token = self.tokens.get(tkey)
+        new_token = token is None
+        if new_token:
+            token = self.tokens[tkey] = TokenState(pkey, e["token_kind"], ts)
+            p.tokens.add(tkey)
+            birth = self.births.pop(tkey, None)
+            if birth is not None:
+                token.parent = birth
+        ip = e["source_ip"]
+        action = e["action"]
+        namespace = e["namespace"]
+        info = classify(action)
+
+        # --- bookkeeping that never depends on readiness ----------------------------------
+        if e["lineage_kind"] == "issued" and e["lineage_token"] and e["outcome"] != "failure":
+            child = f"{source}|{tenant}|{e['lineage_token']}"
+            if child not in self.tokens:
+                self.births[child] = (action, principal, e["token_id"], ts, ip)
+                if len(self.births) > 200_000:  # never used: forget the oldest
+                    self.births.pop(next(iter(self.births)))
+        pod_ip = None
+        pod_uid = e["bound_pod_uid"]
+        if pod_uid and source == "k8s":
+            if new_token:
+                token.pod, token.pod_uid, token.node = e["bound_pod"], pod_uid, e["bound_node"]
+            pod = self.pods.get(pod_uid)
+            if pod is None:
+                pod = self.pods[pod_uid] = [ip, ts, tkey, ts]
+                if ip and ip_class(ip) == "private":
+                    remember(self.cluster_nets.setdefault(tenant or "", {}), network_of(ip), ts, 4096)
+            elif new_token and ts > pod[3]:
+                previous = self.tokens.get(pod[2])
+                if previous is not None and previous.superseded_at is None:
+                    previous.superseded_at = ts
+                pod[2], pod[3] = tkey, ts
+            pod_ip = pod[0] if pod[0] is not None else None
+            if pod[0] is None and ip:
+                pod[0] = ip
+        if source == "k8s" and action == "delete:pods" and e["resource"] and e["outcome"] == "success":
+            self.deleted_pods[f"{tenant}|{namespace}/{e['resource']}"] = ts
+
+        # --- scoring --------------------------------------------------------------------
+        signals: list[Signal] = []
+        baseline: Baseline | None = None
+        peer = self.peers[p.peer]
+        if not learning and (p.machine or self.config.score_humans):
+            if ts - p.first_seen >= self.learning_us:
+                baseline = p
+            elif ts - peer.first_seen >= self.learning_us and peer.members >= 2:
+                baseline = peer
+        family = ua_family(e["user_agent"])
+        ip_cls = ip_class(ip) if ip else None
+        net = network_of(ip) if ip else None
+        cluster_nets = self.cluster_nets.get(tenant or "") if source == "k8s" else None
+        internal = bool(cluster_nets and net in cluster_nets)
+        if baseline is not None:
+            self.stats.scored_events += 1
+            signals = self._compare(e, ts, p, baseline, peer, token, new_token, tkey, ip, ip_cls, net, internal,
+                                    pod_ip, family, action, info, namespace)
+        elif learning:
+            self.stats.learning_events += 1
+        # window features compare with what is known so far, in learning too, so the forest
+        # trains on the same kind of numbers it later scores
+        known = baseline if baseline is not None else p
+        nov_ip = int(bool(ip) and ip not in token.ips and not internal)
+        nov_ua = int(family is not None and family not in known.uas)
+        nov_act = int(action not in known.actions)
+        nov_ns = int(namespace is not None and namespace not in known.namespaces)
+        popkey = f"{source}|{tenant}"
+        size = self.population_size[popkey]
+        rarity = -math.log10(max(self.population.get(popkey, {}).get(action, 0), 1) / size) if size else 0.0
+        hour_surprise = self._hour_surprise(known, ts)
+
+        incident = self.incidents.get(tkey)
+        if signals:
+            signals = self._suppress(signals, e, ip)
+        if signals:
+            for signal in signals:
+                signal.ts, signal.event_id = ts, e["event_id"]
+                self.stats.signals[signal.kind] += 1
+                if signal.kind in NOVELTY_KINDS and signal.shift_key is not None:
+                    self._note_novelty(source, tenant, signal.kind, signal.shift_key, principal, ts)
+            if incident is None:
+                incident = self.incidents[tkey] = Incident(tkey, e, self._lineage(token))
+            incident.add(e, signals)
+            self._touched.add(tkey)
+        # River's protect_anomaly_detector: what looks like an attack must not become normal
+        suspicious = incident is not None and (
+            incident.emitted_revision > 0 or (bool(signals) and incident.score() >= 0.8 * self.threshold)
+        )
+        if incident is not None and not signals and incident.emitted_revision > 0 and ts - incident.last_ts < self.gap_us:
+            suspicious = bool(ip) and ip in incident.ips
+
+        # --- learning (protected: suspicious events teach nothing) -------------------------
+        if not suspicious:
+            self._learn(e, ts, p, peer, token, ip, ip_cls, net, internal, family, action, info, namespace)
+        token.last_seen = ts
+        token.events += 1
+        p.last_seen = ts
+
+        buffer["tok"](self._code(tkey))
+        buffer["prin"](self._code(pkey))
+        buffer["pop"](self._code(source))
+        buffer["win"](ts // WINDOW_US)
+        buffer["ip"](self._code(ip))
+        buffer["ua"](self._code(family))
+        buffer["act"](self._code(action))
+        buffer["ns"](self._code(namespace))
+        buffer["nov_ip"](nov_ip)
+        buffer["nov_ua"](nov_ua)
+        buffer["nov_act"](nov_act)
+        buffer["nov_ns"](nov_ns)
+        buffer["fail"](int(e["outcome"] == "failure"))
+        buffer["authz"](int(self._is_authz_failure(e)))
+        buffer["ro"](int(bool(e["read_only"])))
+        buffer["sens"](int(info.sensitivity >= 2))
+        buffer["susp"](int(suspicious))
+        buffer["rarity"](rarity)
+        buffer["hour"](hour_surprise)
+
+    @staticmethod
+    def _is_authz_failure(e: dict[str, Any]) -> bool:
+        if e["outcome"] != "failure":
+            return False
+        if e["status_code"] in (401, 403):
+            return True
+        code = e["error_code"]
+        return bool(code) and (code.startswith(_AUTHZ_ERRORS) or "AccessDenied" in code or code == "7")
+
+    def _compare(self, e, ts, p: PrincipalState, b: Baseline, peer: Baseline, token: TokenState, new_token: bool,
+                 tkey: str, ip, ip_cls, net, internal: bool, pod_ip, family, action, info, namespace) -> list[Signal]:
+        """Baseline and token facts → signals for one event (nothing is learned here)."""
+        signals: list[Signal] = []
+        source = e["source"]
+        # bound token facts
+        if token.pod_uid:
+            if ip and pod_ip and ip != pod_ip:
+                signals.append(rules.bound_token_ip_mismatch(token.pod, ip, pod_ip, ip_cls == "public"))
+            deleted = self.deleted_pods.get(f"{e['tenant']}|{token.pod}")
+            if deleted is not None and ts - deleted > self.delete_grace_us:
+                pod = self.pods.get(token.pod_uid)
+                # the pod's own last requests may run through its termination grace; a replay comes
+                # after the token went quiet
+                if pod is not None and pod[1] <= deleted and token.last_seen <= deleted + self.delete_grace_us:
+                    signals.append(rules.dead_pod_token(token.pod, us_to_iso(deleted), (ts - deleted) / 60e6))
+            # a sidecar may keep using its own older token; a replay resumes a token that went quiet
+            if token.superseded_at is not None and ts - token.superseded_at > self.supersede_us \
+                    and ts - token.last_seen > self.supersede_us:
+                signals.append(rules.superseded_token(token.pod, (ts - token.superseded_at) / 60e6))
+        # dormancy of long-lived credentials
+        if not new_token and token.kind in LONG_LIVED and ts - token.last_seen >= self.dormant_us:
+            signals.append(rules.dormant_token(token.kind, (ts - token.last_seen) / DAY_US, us_to_iso(token.last_seen)))
+        # where from
+        network_signal = None
+        if ip and not internal and not (pod_ip and ip == pod_ip):
+            wide = wide_network_of(ip)
+            if source == "k8s" and ip_cls == "public" and not b.public:
+                network_signal = rules.external_k8s(ip, p.principal, sorted(b.wide_nets)[:3] or sorted(b.nets)[:3],
+                                                    token.kind == "legacy")
+            elif wide not in b.wide_nets:
+                stable = len(b.wide_nets) <= 4
+                points = 35 if stable else 20
+                if source == "k8s" and ip_cls == "private":
+                    points = 25
+                network_signal = rules.new_network(ip, ip_cls or "?", wide, sorted(b.wide_nets), points)
+            elif net not in b.nets and len(b.nets) <= 8:
+                network_signal = rules.new_network(ip, ip_cls or "?", net, sorted(b.nets), 8)
+            if network_signal is not None:
+                signals.append(network_signal)
+        # lineage: who made this credential
+        if new_token and token.parent is not None:
+            via, issuer, _, born, _ = token.parent
+            if source == "k8s" and not issuer.startswith("system:node:") and issuer != e["principal"]:
+                signals.append(rules.minted_by_other(issuer))
+            elif network_signal is not None and issuer != e["principal"] and ts - born < DAY_US:
+                signals.append(rules.fresh_credential(issuer, via, (ts - born) / 60e6))
+        # which program
+        if family is not None and family not in b.uas:
+            signals.append(rules.new_user_agent(family, e["user_agent"] or "", sorted(b.uas), is_interactive(family),
+                                                len(b.uas) >= 6))
+        # what
+        if action not in b.actions:
+            other = e["lineage_principal"] if info.category == "token-mint" and e["lineage_principal"] != e["principal"] else None
+            signals.append(rules.new_action(action, info, action in peer.actions, namespace, other))
+        if namespace and namespace not in b.namespaces and b.namespaces and source == "k8s":
+            signals.append(rules.new_namespace(namespace, sorted(b.namespaces)))
+        if e["acting_as"] and f"impersonate:{e['acting_as']}" not in b.actions:
+            signals.append(rules.impersonation(e["acting_as"]))
+        # bursts
+        if info.category == "secret-read" and source == "k8s" and e["outcome"] != "failure":
+            scope = namespace or "*"
+            if scope not in b.secret_namespaces:
+                burst = self._burst(tkey)
+                burst.secret_ns[scope] = ts
+                for ns in [n for n, t in burst.secret_ns.items() if ts - t > SECRET_BURST_US]:
+                    del burst.secret_ns[ns]
+                if (len(burst.secret_ns) >= 3 or scope == "*") and "secrets" not in burst.fired:
+                    burst.fired.add("secrets")
+                    signals.append(rules.secrets_across_namespaces(sorted(burst.secret_ns), sorted(b.secret_namespaces)))
+        if self._is_authz_failure(e):
+            burst = self._burst(tkey)
+            burst.authz.append(ts)
+            while burst.authz and ts - burst.authz[0] > AUTHZ_BURST_US:
+                burst.authz.popleft()
+            if len(burst.authz) >= max(5, 3 * b.authz_failures + 3) and "authz" not in burst.fired:
+                burst.fired.add("authz")
+                signals.append(rules.authz_failure_burst(len(burst.authz), b.authz_failures))
+        if info.recon and action not in b.actions:
+            burst = self._burst(tkey)
+            burst.recon[action] = ts
+            for name in [a for a, t in burst.recon.items() if ts - t > RECON_BURST_US]:
+                del burst.recon[name]
+            if len(burst.recon) >= 4 and "recon" not in burst.fired:
+                burst.fired.add("recon")
+                signals.append(rules.recon_burst(sorted(burst.recon)))
+        # when
+        if b.active_days >= 7:
+            hour = int((ts // HOUR_US) % 24)
+            active_hours = bin(b.hod_mask).count("1")
+            if not (b.hod_mask >> hour) & 1 and active_hours <= 16:
+                signals.append(rules.unusual_hour(hour, active_hours))
+        return signals
+
+    def _burst(self, tkey: str) -> _Burst:
+        burst = self.bursts.get(tkey)
+        if burst is None:
+            burst = self.bursts[tkey] = _Burst()
+        return burst
+
+    @staticmethod
+    def _hour_surprise(b: Baseline, ts: int) -> float:
+        total = b.events
+        if total <= 0:
+            return 0.0
+        how = (ts // HOUR_US + 72) % 168  # epoch began on a Thursday: shift so 0 = Monday 00:00
+        return -math.log10((b.hours[how] + 1) / (total + 168))
+
+    def _learn(self, e, ts, p: PrincipalState, peer: Baseline, token: TokenState, ip, ip_cls, net, internal, family,
+               action, info, namespace) -> None:
+        if ip and ip not in token.ips and len(token.ips) < CAP_TOKEN_IPS:
+            token.ips.append(ip)
+        popkey = f"{p.source}|{p.tenant}"
+        population = self.population.get(popkey)
+        if population is None:
+            population = self.population[popkey] = Counter()
+        if p.events == 0:
+            self.population_size[popkey] += 1
+        if action not in p.actions:
+            population[action] += 1
+        how = (ts // HOUR_US + 72) % 168
+        hour = (ts // HOUR_US) % 24
+        day = ts // DAY_US
+        acting = f"impersonate:{e['acting_as']}" if e["acting_as"] else None
+        for b in (p, peer):
+            b.events += 1
+            b.last_seen = ts
+            b.hours[how] += 1
+            b.hod_mask |= 1 << hour
+            if day != b.last_day:
+                b.active_days += 1
+                b.last_day = day
+            if ip and not internal:
+                remember(b.nets, net, ts, CAP_NETS)
+                remember(b.wide_nets, wide_network_of(ip), ts, CAP_NETS)
+                if ip_cls == "public":
+                    b.public = True
+            if family is not None:
+                remember(b.uas, family, ts, CAP_UAS)
+            remember(b.actions, action, ts, CAP_ACTIONS)
+            if acting:
+                remember(b.actions, acting, ts, CAP_ACTIONS)
+            if namespace:
+                remember(b.namespaces, namespace, ts, CAP_NAMESPACES)
+            if info.category == "secret-read" and e["outcome"] != "failure":
+                remember(b.secret_namespaces, namespace or "*", ts, CAP_NAMESPACES)
+
+    def _suppress(self, signals: list[Signal], e: dict[str, Any], ip: str | None) -> list[Signal]:
+        rules_ = self.config.suppressions
+        if not rules_:
+            return signals
+        kept = []
+        for signal in signals:
+            if any(r.active(e["ts"]) and r.matches(principal=e["principal"], source=e["source"], ip=ip,
+                                                   action=e["action"], signal=signal.kind) for r in rules_):
+                self.stats.suppressed[signal.kind] += 1
+            else:
+                kept.append(signal)
+        return kept
+
+    def _lineage(self, token: TokenState) -> dict[str, Any] | None:
+        if token.parent is None:
+            return None
+        via, issuer, issuer_token, born, ip = token.parent
+        return {"issued_by": issuer, "issuer_token": issuer_token, "via": via, "issued_at": us_to_iso(born), "issuer_ip": ip}
+
+    def _note_novelty(self, source, tenant, kind, value, principal, ts) -> None:
+        key = f"{source}|{tenant}|{kind}|{value}"
+        seen = self.novel_seen.get(key)
+        if seen is None:
+            seen = self.novel_seen[key] = {}
+        seen[principal] = ts
+
+    def _shifted(self, incident: Incident) -> set[str]:
+        """Novel values of this incident that many principals met at about the same time."""
+        shifted = set()
+        for signal in incident.signals.values():
+            if signal.kind not in NOVELTY_KINDS or signal.shift_key is None:
+                continue
+            seen = self.novel_seen.get(f"{incident.source}|{incident.tenant}|{signal.kind}|{signal.shift_key}")
+            if seen is None:
+                continue
+            near = sum(1 for t in seen.values() if abs(t - signal.ts) <= SHIFT_SPAN_US)
+            if near >= self.config.shift_min_principals:
+                shifted.add(signal.shift_key)
+        return shifted
+
+    # --- per batch -------------------------------------------------------------------------
+
+    def _advance(self, final: bool = False) -> list[dict[str, Any]]:
+        if self.max_ts is None:
+            return []
+        if not final:
+            self.watermark = self.max_ts - self.lateness_us
+        watermark = self.watermark
+        frame = self.window_buffer.close(watermark // WINDOW_US)
+        if frame is not None and len(frame):
+            self._score_windows(frame, watermark)
+        return self._evaluate_incidents(watermark)
+
+    def _score_windows(self, frame, watermark: int) -> None:
+        self.stats.windows += len(frame)
+        # rate relative to the principal's usual events per active window
+        prin = frame["prin"].to_numpy()
+        events = frame["events"].to_numpy(dtype=np.float64)
+        usual = np.array([self.window_ewma.get(int(c), 0.0) for c in prin])
+        frame["rate_ratio_log"] = np.where(usual > 0, np.log1p(events / np.maximum(usual, 1.0)), 0.0)
+        for code, count, susp in zip(prin, events, frame["suspicious"].to_numpy()):
+            if not susp:
+                old = self.window_ewma.get(int(code))
+                self.window_ewma[int(code)] = count if old is None else 0.9 * old + 0.1 * count
+        learning_until = self.learning_until()
+        window_end_us = (frame["win"].to_numpy() + 1) * WINDOW_US
+        in_learning = window_end_us <= learning_until
+        # the first half of learning is mostly "everything is new"; train on the settled half
+        settled = window_end_us > learning_until - self.learning_us // 2
+        X = frame[FEATURES].to_numpy(dtype=np.float32)
+        pops = frame["pop"].to_numpy()
+        for pop_code in np.unique(pops):
+            population = self.code_names[int(pop_code)]
+            mask = pops == pop_code
+            train_mask = mask & in_learning & settled & ~frame["suspicious"].to_numpy().astype(bool)
+            if population not in self._given_forests and train_mask.any():
+                self.training.setdefault(population, []).append(X[train_mask])
+            score_mask = mask & ~in_learning
+            if not score_mask.any():
+                continue
+            forest = self._forest_for(population)
+            if forest is None:
+                continue
+            self._forest_signals(forest, frame[score_mask], X[score_mask])
+
+    def _forest_for(self, population: str) -> Forest | None:
+        forest = self.forests.get(population)
+        if forest is None and population in self.training:
+            rows = np.concatenate(self.training.pop(population))
+            if len(rows) >= self.config.min_training_windows:
+                forest = fit_forest(population, FEATURES, rows, meta={
+                    "training_window": [us_to_iso(self.started_at), us_to_iso(self.learning_until())]})
+                self.forests[population] = forest
+                log.info("trained the %s isolation forest on %d windows", population, len(rows))
+            else:
+                self.training[population] = [rows]
+        return forest
+
+    def _forest_signals(self, forest: Forest, frame, X: np.ndarray) -> None:
+        anomaly = forest.anomaly(X)
+        self.stats.windows_scored += len(X)
+        threshold = forest.train_anomaly["p999"]
+        hits = np.nonzero(anomaly > threshold)[0]
+        p99 = np.asarray(forest.feature_p99)
+        for i in hits:
+            row = frame.iloc[int(i)]
+            tkey = self.code_names[int(row["tok"])]
+            token = self.tokens.get(tkey)
+            if token is None:
+                continue
+            p = self.principals[token.principal]
+            if not (p.machine or self.config.score_humans):
+                continue
+            details = []
+            for j in np.argsort(-(X[i] - p99))[:3]:
+                if X[i, j] > p99[j] and X[i, j] > 0:
+                    template, logged = _feature_text(forest.features[j])
+                    value = math.expm1(X[i, j]) if logged else float(X[i, j])
+                    usual = math.expm1(p99[j]) if logged else float(p99[j])
+                    details.append(template.format(v=value) + f" (p99 of history: {usual:.1f})")
+            window_start = int(row["win"]) * WINDOW_US
+            signal = rules.forest_window(float(anomaly[i]), threshold, us_to_iso(window_start), details)
+            signal.ts = window_start + WINDOW_US - 1
+            self.stats.signals[signal.kind] += 1
+            incident = self.incidents.get(tkey)
+            if incident is None:
+                continue  # the forest amplifies evidence; on its own it does not open incidents
+            incident.add_signal(signal)
+            self._touched.add(tkey)
+
+    def _evaluate_incidents(self, watermark: int) -> list[dict[str, Any]]:
+        out = []
+        for tkey in list(self.incidents):
+            incident = self.incidents[tkey]
+            gap = self.gap_us if incident.emitted_revision else PENDING_GAP_US
+            closing = watermark - incident.last_ts > gap
+            if tkey not in self._touched and not closing and incident.emitted_revision == 0 and \
+                    watermark < incident.first_ts + self.settle_us:
+                continue
+            shifted = self._shifted(incident)
+            score = incident.score(shifted)
+            ready = incident.strong() or watermark >= incident.first_ts + self.settle_us
+            if closing:
+                del self.incidents[tkey]
+                self.bursts.pop(tkey, None)
+                if incident.emitted_revision > 0:
+                    incident.status = "closed"
+                else:
+                    continue
+            if not ready or (score < self.threshold and incident.emitted_revision == 0):
+                continue
+            fingerprint = incident.fingerprint(shifted)
+            if fingerprint == incident.emitted_fingerprint:
+                continue
+            incident.revision += 1
+            incident.emitted_revision = incident.revision
+            incident.emitted_fingerprint = fingerprint
+            self.stats.alerts_emitted += 1
+            out.append(incident.to_alert(shifted))
+        self._touched.clear()
+        return out
+
+
+def _feature_text(name: str) -> tuple[str, bool]:
+    from .windows import FEATURE_TEXT
+
+    return FEATURE_TEXT[name]
