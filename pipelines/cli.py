@@ -33,6 +33,7 @@ app = typer.Typer(
 # Modules that register verbs: each has `register(app)`.
 COMMAND_MODULES = [
     "pipelines.commands.normalize",
+    "pipelines.commands.detect",
 ]
 
 

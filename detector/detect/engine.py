@@ -149,6 +149,7 @@ class Detector:
         self.max_ts: int | None = None
         self.stats = DetectorStats()
         self._touched: set[str] = set()
+        self._finished: list[Incident] = []  # closed by a later event, not yet evaluated
 
     # --- public API ------------------------------------------------------------------------
 
@@ -286,6 +287,11 @@ class Detector:
         hour_surprise = self._hour_surprise(known, ts)
 
         incident = self.incidents.get(tkey)
+        if incident is not None and ts - incident.last_ts > (self.gap_us if incident.emitted else PENDING_GAP_US):
+            # the token was quiet long enough: that incident is over, a new one may start
+            self._finished.append(self.incidents.pop(tkey))
+            self.bursts.pop(tkey, None)
+            incident = None
         if signals:
             signals = self._suppress(signals, e, ip)
         if signals:
@@ -298,12 +304,13 @@ class Detector:
                 incident = self.incidents[tkey] = Incident(tkey, e, self._lineage(token))
             incident.add(e, signals)
             self._touched.add(tkey)
-        # River's protect_anomaly_detector: what looks like an attack must not become normal
-        suspicious = incident is not None and (
-            incident.emitted_revision > 0 or (bool(signals) and incident.score() >= 0.8 * self.threshold)
-        )
-        if incident is not None and not signals and incident.emitted_revision > 0 and ts - incident.last_ts < self.gap_us:
-            suspicious = bool(ip) and ip in incident.ips
+        # River's protect_anomaly_detector: what looks like an attack must not become normal.
+        # Judged on the incident's evidence (not on whether an alert went out yet), so the
+        # outcome does not depend on how events were batched.
+        suspicious = False
+        if incident is not None:
+            alarming = incident.score() >= 0.8 * self.threshold
+            suspicious = alarming and (bool(signals) or (bool(ip) and ip in incident.ips))
 
         # --- learning (protected: suspicious events teach nothing) -------------------------
         if not suspicious:
@@ -523,7 +530,8 @@ class Detector:
             seen = self.novel_seen.get(f"{incident.source}|{incident.tenant}|{signal.kind}|{signal.shift_key}")
             if seen is None:
                 continue
-            near = sum(1 for t in seen.values() if abs(t - signal.ts) <= SHIFT_SPAN_US)
+            # only what was known by the time the incident could alert, so batching cannot matter
+            near = sum(1 for t in seen.values() if signal.ts - SHIFT_SPAN_US <= t <= signal.ts + self.settle_us)
             if near >= self.config.shift_min_principals:
                 shifted.add(signal.shift_key)
         return shifted
@@ -620,35 +628,43 @@ class Detector:
 
     def _evaluate_incidents(self, watermark: int) -> list[dict[str, Any]]:
         out = []
+        finished, self._finished = self._finished, []
+        for incident in finished:
+            incident.status = "closed"
+            alert = self._decide(incident, watermark, closing=True)
+            if alert is not None:
+                out.append(alert)
         for tkey in list(self.incidents):
             incident = self.incidents[tkey]
-            gap = self.gap_us if incident.emitted_revision else PENDING_GAP_US
+            gap = self.gap_us if incident.emitted else PENDING_GAP_US
             closing = watermark - incident.last_ts > gap
-            if tkey not in self._touched and not closing and incident.emitted_revision == 0 and \
-                    watermark < incident.first_ts + self.settle_us:
-                continue
-            shifted = self._shifted(incident)
-            score = incident.score(shifted)
-            ready = incident.strong() or watermark >= incident.first_ts + self.settle_us
             if closing:
                 del self.incidents[tkey]
                 self.bursts.pop(tkey, None)
-                if incident.emitted_revision > 0:
-                    incident.status = "closed"
-                else:
-                    continue
-            if not ready or (score < self.threshold and incident.emitted_revision == 0):
+                incident.status = "closed"
+            elif tkey not in self._touched and not incident.emitted and watermark < incident.first_ts + self.settle_us:
                 continue
-            fingerprint = incident.fingerprint(shifted)
-            if fingerprint == incident.emitted_fingerprint:
-                continue
-            incident.revision += 1
-            incident.emitted_revision = incident.revision
-            incident.emitted_fingerprint = fingerprint
-            self.stats.alerts_emitted += 1
-            out.append(incident.to_alert(shifted))
+            alert = self._decide(incident, watermark, closing)
+            if alert is not None:
+                out.append(alert)
         self._touched.clear()
         return out
+
+    def _decide(self, incident: Incident, watermark: int, closing: bool) -> dict[str, Any] | None:
+        """The alert document to emit for this incident now, if any."""
+        if not incident.emitted:
+            ready = closing or incident.strong() or watermark >= incident.first_ts + self.settle_us
+            if not ready:
+                return None
+        shifted = self._shifted(incident)
+        if not incident.emitted and incident.score(shifted) < self.threshold:
+            return None
+        fingerprint = incident.fingerprint(shifted)
+        if fingerprint == incident.emitted_fingerprint:
+            return None
+        incident.emitted_fingerprint = fingerprint
+        self.stats.alerts_emitted += 1
+        return incident.to_alert(shifted)
 
 
 def _feature_text(name: str) -> tuple[str, bool]:

@@ -30,7 +30,7 @@ class Incident:
     __slots__ = (
         "token_key", "source", "tenant", "token_id", "token_kind", "principal", "principal_type",
         "first_ts", "last_ts", "first_event_id", "signals", "events", "event_ids", "ips", "uas",
-        "actions", "namespaces", "revision", "emitted_revision", "emitted_fingerprint", "status", "lineage",
+        "actions", "namespaces", "revision", "emitted_fingerprint", "status", "lineage",
     )
 
     def __init__(self, token_key: str, event: dict[str, Any], lineage: dict[str, Any] | None):
@@ -52,8 +52,7 @@ class Incident:
         self.actions: Counter[str] = Counter()
         self.namespaces: Counter[str] = Counter()
         self.revision = 0
-        self.emitted_revision = 0
-        self.emitted_fingerprint: tuple = ()
+        self.emitted_fingerprint: tuple = ()  # what the last emitted alert showed
         self.status = "open"
         self.lineage = lineage
 
@@ -75,9 +74,12 @@ class Incident:
             self.add_signal(signal)
 
     def add_signal(self, signal: Signal) -> None:
+        """Keep the strongest signal per kind; the revision counts changes of evidence, so it is
+        the same however the events were batched."""
         held = self.signals.get(signal.kind)
         if held is None or signal.points > held.points:
             self.signals[signal.kind] = signal
+            self.revision += 1
         self.last_ts = max(self.last_ts, signal.ts)
 
     def score(self, shifted: set[str] | None = None) -> float:
@@ -89,6 +91,10 @@ class Incident:
             s for s in self.signals.values()
             if not (shifted and s.kind in NOVELTY_KINDS and s.shift_key is not None and s.shift_key in shifted)
         ]
+
+    @property
+    def emitted(self) -> bool:
+        return bool(self.emitted_fingerprint)
 
     def strong(self) -> bool:
         return any(s.strong for s in self.signals.values())

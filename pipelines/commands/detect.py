@@ -1,0 +1,66 @@
+"""`tokenhawk detect`: replay audit logs (or normalized events) in time order and raise alerts."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from detector.detect.engine import Detector
+from detector.detect.forest import load_forests
+from detector.detect.windows import FEATURES
+from detector.quarantine import QuarantineFile
+
+from ..alerts_out import print_alert_table, sorted_alerts, write_alerts
+from ..ingest import IngestStats
+from ..progress import console
+from ..replay import load_events, replay
+from ..settings import load_settings
+from .normalize import default_quarantine_path
+
+
+def detect(
+    inputs: List[str] = typer.Argument(..., metavar="INPUT...", help="Raw audit logs (any supported shape) and/or events .parquet from `tokenhawk normalize`."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write alerts as JSON lines here (default: stdout)."),
+    learning_period: Optional[str] = typer.Option(None, "--learning-period", help="History before a principal can alert, e.g. 7d (default from config: 7d)."),
+    models: Optional[Path] = typer.Option(None, "--models", help="Use isolation forests trained by `tokenhawk train` from this directory instead of fitting on the learning period."),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML settings file (see README, Configuration)."),
+    tenant: Optional[str] = typer.Option(None, "--tenant", help="Cluster/account name for records whose log does not carry one."),
+    quarantine: Optional[Path] = typer.Option(None, "--quarantine", help="Where unusable records go (default: beside --out)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or tables."),
+) -> None:
+    """Detect unusual token use: learn baselines as events replay in time order and write alerts.
+
+    No alert is raised for a principal before its own or its peer group's baseline has seen
+    --learning-period of history. At the end an alert table is printed (stderr).
+    """
+    overrides = {"detector": {"learning_period": learning_period}} if learning_period else {}
+    settings = load_settings(config, **overrides)
+    forests = load_forests(models, FEATURES) if models else None
+    detector = Detector(settings.detector, forests=forests)
+    quarantine_file = QuarantineFile(quarantine or default_quarantine_path(out))
+    stats = IngestStats()
+    started = time.perf_counter()
+    try:
+        events = load_events(inputs, on_quarantine=quarantine_file, stats=stats, quiet=quiet, tenant=tenant)
+    finally:
+        quarantine_file.close()
+    result = replay(events, detector, quiet=quiet)
+    alerts = sorted_alerts(result.alerts.values())
+    write_alerts(alerts, out)
+    elapsed = time.perf_counter() - started
+    if not quiet:
+        print_alert_table(alerts)
+        q = sum(stats.quarantined.values())
+        console.print(
+            f"{events.num_rows:,} events ({q:,} records quarantined"
+            + (f", see {quarantine_file.path}" if quarantine_file.written else "")
+            + f") → {len(alerts)} alerts in {elapsed:.1f} s"
+            + (f"; alerts in {out}" if out else "")
+        )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("detect")(detect)
