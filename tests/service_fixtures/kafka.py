@@ -58,13 +58,17 @@ def restart_kafka() -> str:
     """Stop and start the session's local broker, same port and data dir; returns its address.
 
     What was committed before (records, consumer-group offsets) is there after. Only the local
-    broker of scripts/kafka can be restarted: with any other broker this fails the test.
+    broker of scripts/kafka can be restarted (also when ``TOKENHAWK_TEST_KAFKA`` names it, e.g.
+    because CI started it first): with any other broker this fails the test.
     """
     mode = _session.get("mode")
+    if mode == "external" and _local_status() == _session.get("bootstrap"):
+        mode = "local"
     if mode != "local":
         pytest.fail(
             f"restart_kafka() needs the local broker of scripts/kafka, but this session uses "
-            f"{mode or 'no'} broker (unset {EXTERNAL_ENV} / {DOCKER_ENV} to use the local one)",
+            f"{'the ' + str(mode) if mode else 'no'} broker (unset {EXTERNAL_ENV} / {DOCKER_ENV} "
+            f"to use the local one)",
             pytrace=False,
         )
     return _run_script("restart")
@@ -75,7 +79,7 @@ def kafka_bootstrap() -> Iterator[str]:
     """``host:port`` of a running Kafka broker for the whole session."""
     external = os.environ.get(EXTERNAL_ENV, "").strip()
     if external:
-        _session["mode"] = "external"
+        _session.update(mode="external", bootstrap=external)
         _wait_reachable(external, timeout_s=30)
         yield external
     elif _want_docker():
@@ -98,31 +102,39 @@ def _log_path() -> Path:
     return _runtime_dir() / "kafka.log"
 
 
-def _log_tail(lines: int = 40) -> str:
+def _log_tail(lines: int = 40, since: float = 0.0) -> str:
+    path = _log_path()
     try:
-        text = _log_path().read_text(errors="replace")
+        if path.stat().st_mtime < since:
+            return f"(the broker JVM did not run: {path} was last written before this attempt)"
+        text = path.read_text(errors="replace")
     except OSError as exc:
         return f"(no broker log: {exc})"
     tail = "\n".join(text.splitlines()[-lines:])
-    return f"----- last {lines} lines of {_log_path()} -----\n{tail}"
+    return f"----- last {lines} lines of {path} -----\n{tail}"
 
 
 def _run_script(command: str) -> str:
     """Run `scripts/kafka <command>`; its stdout (the bootstrap address) or a clear failure."""
+    started = time.time()
     try:
         proc = subprocess.run(
             [str(SCRIPT), command],
+            check=False,
             capture_output=True,
             text=True,
             timeout=SCRIPT_TIMEOUT_S,
             stdin=subprocess.DEVNULL,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        pytest.fail(f"scripts/kafka {command} could not run: {exc}\n{_log_tail()}", pytrace=False)
+        pytest.fail(
+            f"scripts/kafka {command} could not run: {exc}\n{_log_tail(since=started)}",
+            pytrace=False,
+        )
     if proc.returncode != 0:
         detail = proc.stderr.strip()
         if "----- last" not in detail:  # the script adds the log tail only when the JVM ran
-            detail += "\n" + _log_tail()
+            detail += "\n" + _log_tail(since=started)
         pytest.fail(
             f"the local Kafka broker could not be had: `scripts/kafka {command}` exited "
             f"{proc.returncode}\n{detail}",
@@ -130,6 +142,18 @@ def _run_script(command: str) -> str:
         )
     _session["last_script_stderr"] = proc.stderr
     return proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
+
+
+def _local_status() -> str | None:
+    """The address of the running local broker of scripts/kafka, if there is one."""
+    try:
+        proc = subprocess.run(
+            [str(SCRIPT), "status"], check=False, capture_output=True, text=True, timeout=30
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    lines = proc.stdout.strip().splitlines()
+    return lines[-1] if proc.returncode == 0 and lines else None
 
 
 @contextmanager
@@ -202,7 +226,9 @@ def _want_docker() -> bool:
     if os.environ.get(DOCKER_ENV) == "1":
         return True
     java_home = os.environ.get("JAVA_HOME")
-    has_java = bool(shutil.which("java")) or bool(java_home and Path(java_home, "bin", "java").exists())
+    has_java = bool(shutil.which("java")) or bool(
+        java_home and Path(java_home, "bin", "java").exists()
+    )
     return not has_java and _docker_works()
 
 
@@ -210,7 +236,8 @@ def _docker_works() -> bool:
     if not shutil.which("docker"):
         return False
     try:
-        return subprocess.run(["docker", "info"], capture_output=True, timeout=20).returncode == 0
+        proc = subprocess.run(["docker", "info"], check=False, capture_output=True, timeout=20)
+        return proc.returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
 
@@ -219,7 +246,9 @@ def _docker_broker() -> Iterator[str]:
     try:
         from testcontainers.kafka import KafkaContainer
     except ImportError as exc:
-        pytest.fail(f"{DOCKER_ENV}=1 (or no Java) needs testcontainers[kafka]: {exc}", pytrace=False)
+        pytest.fail(
+            f"{DOCKER_ENV}=1 (or no Java) needs testcontainers[kafka]: {exc}", pytrace=False
+        )
     image = os.environ.get("TOKENHAWK_KAFKA_IMAGE", "confluentinc/cp-kafka:7.6.0")
     container = KafkaContainer(image).with_kraft()
     try:
