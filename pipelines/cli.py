@@ -34,6 +34,8 @@ app = typer.Typer(
 COMMAND_MODULES = [
     "pipelines.commands.normalize",
     "pipelines.commands.detect",
+    "pipelines.commands.demo",
+    "pipelines.commands.train",
 ]
 
 

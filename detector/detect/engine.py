@@ -113,8 +113,12 @@ class Detector:
     """See the module doc. `forests` may be given (trained by `tokenhawk train`); otherwise each
     population's forest is fitted from its first `learning_period` of windows."""
 
-    def __init__(self, config: DetectorConfig | None = None, forests: dict[str, Forest] | None = None):
+    def __init__(self, config: DetectorConfig | None = None, forests: dict[str, Forest] | None = None,
+                 observers: list | None = None):
         self.config = config or DetectorConfig()
+        # Observers see every event with the detector's own token/principal state, in the same
+        # pass (the inventory is kept this way): `observer.observe(event, token, principal, info)`.
+        self.observers = list(observers or [])
         c = self.config
         self.learning_us = c.us("learning_period")
         self.gap_us = c.us("incident_gap")
@@ -315,6 +319,8 @@ class Detector:
         # --- learning (protected: suspicious events teach nothing) -------------------------
         if not suspicious:
             self._learn(e, ts, p, peer, token, ip, ip_cls, net, internal, family, action, info, namespace)
+        for observer in self.observers:
+            observer.observe(e, token, p, info)
         token.last_seen = ts
         token.events += 1
         p.last_seen = ts
@@ -559,7 +565,7 @@ class Detector:
         for code, count, susp in zip(prin, events, frame["suspicious"].to_numpy()):
             if not susp:
                 old = self.window_ewma.get(int(code))
-                self.window_ewma[int(code)] = count if old is None else 0.9 * old + 0.1 * count
+                self.window_ewma[int(code)] = float(count if old is None else 0.9 * old + 0.1 * count)
         learning_until = self.learning_until()
         window_end_us = (frame["win"].to_numpy() + 1) * WINDOW_US
         in_learning = window_end_us <= learning_until

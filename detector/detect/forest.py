@@ -192,7 +192,7 @@ def load_forests(directory: str | Path, expected_features: list[str]) -> dict[st
     if not directory.is_dir():
         raise ModelError(f"{directory}: no such model directory")
     forests = {}
-    for meta_path in sorted(directory.glob("*.json")):
+    for meta_path in sorted(p for p in directory.glob("*.json") if p.name != "index.json"):
         forest = load_forest(meta_path, expected_features)
         forests[forest.population] = forest
     if not forests:

@@ -114,12 +114,12 @@ class Baseline:
         self.members = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__}
+        return {name: getattr(self, name) for name in Baseline.__slots__}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Baseline":
         state = cls.__new__(cls)
-        for name in cls.__slots__:
+        for name in Baseline.__slots__:
             setattr(state, name, data[name])
         return state
 
