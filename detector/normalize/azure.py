@@ -95,7 +95,7 @@ _CLAIM_OID = "http://schemas.microsoft.com/identity/claims/objectidentifier"
 _CLAIM_SCOPE = "http://schemas.microsoft.com/identity/claims/scope"
 _CLAIM_UPN = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn"
 _CLAIM_NAME = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name"
-_USER_CLAIMS = (_CLAIM_UPN, _CLAIM_NAME, "upn", "unique_name", "puid", "scp", _CLAIM_SCOPE)
+_USER_CLAIMS = frozenset({_CLAIM_UPN, _CLAIM_NAME, "upn", "unique_name", "puid", "scp", _CLAIM_SCOPE})
 
 _SP_SIGNIN = {
     "ServicePrincipalSignInLogs": "servicePrincipal",
@@ -157,29 +157,29 @@ def normalize_activity(record: Any, ctx: Context) -> None:
     event = new_event()
     event["source"] = "azure"
     event["principal"], event["principal_type"], event["token_id"], event["token_kind"] = who
-    ts = _first(record, "eventTimestamp", "event_timestamp", "time")
+    ts = record.get("eventTimestamp") or record.get("event_timestamp") or record.get("time")
     event["ts"] = _ts(ts, "eventTimestamp")
 
-    status = _value(_first(record, "status", "resultType"), "status")
-    sub_status = _value(_first(record, "subStatus", "sub_status", "resultSignature"), "subStatus")
-    resource = _text(_first(record, "resourceId", "resource_id"), "resourceId")
+    status = _value(record.get("status") or record.get("resultType"), "status")
+    sub_status = _value(record.get("subStatus") or record.get("sub_status") or record.get("resultSignature"), "subStatus")
+    resource = _text(record.get("resourceId") or record.get("resource_id"), "resourceId")
     event["resource"] = resource
     event["action"] = _action(op)
     event["read_only"] = _reads(event["action"])
 
-    event_id = _text(_first(record, "eventDataId", "event_data_id"), "eventDataId")
+    event_id = _text(record.get("eventDataId") or record.get("event_data_id"), "eventDataId")
     if not event_id:
-        correlation = _text(_first(record, "correlationId", "correlation_id"), "correlationId")
+        correlation = _text(record.get("correlationId") or record.get("correlation_id"), "correlationId")
         digest = _digest(op, status or "", resource or "", str(ts), event["principal"])
         event_id = f"{correlation}:{digest}" if correlation else f"h:{digest}"
     event["event_id"] = event_id
 
-    tenant = _text(_first(record, "tenantId", "tenant_id"), "tenantId") or _text(claims.get(_CLAIM_TENANT), "claims.tenantid")
-    event["tenant"] = tenant or _text(_first(record, "subscriptionId", "subscription_id"), "subscriptionId") or _subscription(resource)
+    tenant = _text(record.get("tenantId") or record.get("tenant_id"), "tenantId") or _text(claims.get(_CLAIM_TENANT), "claims.tenantid")
+    event["tenant"] = tenant or _text(record.get("subscriptionId") or record.get("subscription_id"), "subscriptionId") or _subscription(resource)
 
-    http = _first(record, "httpRequest", "http_request")
+    http = record.get("httpRequest") or record.get("http_request")
     http = _dict(http, "httpRequest")
-    address = _first(http, "clientIpAddress", "client_ip_address") or record.get("callerIpAddress") or claims.get("ipaddr")
+    address = http.get("clientIpAddress") or http.get("client_ip_address") or record.get("callerIpAddress") or claims.get("ipaddr")
     event["source_ip"], event["source_ip_raw"] = normalize_ip(_text(address, "httpRequest.clientIpAddress"))
 
     failed = status is not None and status.lower() in _FAILED
@@ -199,8 +199,7 @@ def _activity_identity(caller: str | None, claims: dict, identity: dict) -> tupl
     if appid is not None and not isinstance(appid, str):
         raise Rejected(BAD_FIELD, f"claims.appid has type {type(appid).__name__}, expected text")
     if appid and _app_only(claims, identity):
-        ptype = "managedIdentity" if claims.get("xms_mirid") else "servicePrincipal"
-        return appid, ptype, f"app:{appid}", "sp"
+        return _app_identity(appid, "managedIdentity" if claims.get("xms_mirid") else "servicePrincipal")
     if not caller:
         for key in (_CLAIM_UPN, "upn", _CLAIM_NAME, "unique_name", _CLAIM_OID, "oid"):
             value = claims.get(key)
@@ -216,6 +215,11 @@ def _activity_identity(caller: str | None, claims: dict, identity: dict) -> tupl
     return None  # "Microsoft.Insights/autoscaleSettings" and other platform actors
 
 
+@lru_cache(maxsize=16_384)
+def _app_identity(appid: str, ptype: str) -> tuple[str, str, str, str]:
+    return appid, ptype, f"app:{appid}", "sp"
+
+
 def _app_only(claims: dict, identity: dict) -> bool:
     idtyp = claims.get("idtyp")
     if idtyp == "app":
@@ -226,7 +230,7 @@ def _app_only(claims: dict, identity: dict) -> bool:
     evidence = evidence.get("evidence") if isinstance(evidence, dict) else None
     if isinstance(evidence, dict) and evidence.get("principalType") == "ServicePrincipal":
         return True
-    return not any(claims.get(key) for key in _USER_CLAIMS)
+    return not (claims.keys() & _USER_CLAIMS)
 
 
 def _activity_error(sub_status: str | None, props: dict) -> str | None:
@@ -574,16 +578,10 @@ def _done(event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
-def _first(mapping: dict, *keys: str) -> Any:
-    for key in keys:
-        value = mapping.get(key)
-        if value is not None and value != "":
-            return value
-    return None
-
-
 def _value(value: Any, field: str) -> str | None:
     """A plain string, or the `value` of a REST-shape {value, localizedValue} object."""
+    if value.__class__ is str:
+        return value or None
     if isinstance(value, dict):
         value = value.get("value")
     if value is None or value == "":
@@ -594,16 +592,18 @@ def _value(value: Any, field: str) -> str | None:
 
 
 def _text(value: Any, field: str) -> str | None:
-    if value is None or value == "":
+    if value.__class__ is str:
+        return value or None
+    if value is None:
         return None
-    if isinstance(value, str):
-        return value
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
     raise Rejected(BAD_FIELD, f"{field} has type {type(value).__name__}, expected text")
 
 
 def _dict(value: Any, field: str) -> dict:
+    if value.__class__ is dict:
+        return value
     if value is None or value == "":
         return {}
     if not isinstance(value, dict):
@@ -659,7 +659,10 @@ def _tenant_from_path(resource: Any) -> str | None:
 
 
 def _ts(value: Any, field: str) -> int:
-    """parse_ts, plus a range check: a time that does not fit the int64 µs column is unusable."""
+    """parse_ts, plus a range check for numbers: epoch values that do not fit the int64 µs column
+    are unusable (any ISO 8601 text fits)."""
+    if value.__class__ is str:
+        return parse_ts(value, field)
     if isinstance(value, float) and not math.isfinite(value):
         raise Rejected(BAD_TIMESTAMP, f"{field}={value!r} is not a time")
     ts = parse_ts(value, field)

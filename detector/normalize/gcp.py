@@ -66,6 +66,7 @@ SKIP_SYSTEM_EVENT = "gcp-system-event"
 _ERROR_CLIP = 200
 _IMPERSONATION_METHODS = frozenset({"GenerateAccessToken", "GenerateIdToken", "SignJwt", "SignBlob"})
 _KEY_METHODS = frozenset({"CreateServiceAccountKey", "UploadServiceAccountKey"})
+_LINEAGE_METHODS = _IMPERSONATION_METHODS | _KEY_METHODS
 _READ_VERBS = ("get", "list", "search", "read", "lookup", "query", "batchget", "testiampermissions")
 _GRPC_NAMES = {
     1: "CANCELLED", 2: "UNKNOWN", 3: "INVALID_ARGUMENT", 4: "DEADLINE_EXCEEDED", 5: "NOT_FOUND",
@@ -105,53 +106,79 @@ def normalize_bigquery_row(row: Any, ctx: Context) -> None:
 
 
 def _event(entry: dict, proto: dict, bigquery: bool) -> dict[str, Any]:
-    log_name = _opt_text(entry.get("logName"), "logName")
+    # The common case (every field a non-empty string / an object) takes inline checks only;
+    # anything else goes through _opt_text/_req_text/_dict, which name the field they reject.
+    log_name = entry.get("logName")
+    if log_name.__class__ is not str:
+        log_name = _opt_text(log_name, "logName")
     log_kind = _log_kind(log_name) if log_name else None
     if log_kind == "system_event":
         raise Skipped(SKIP_SYSTEM_EVENT)
 
     event = new_event()
     event["source"] = "gcp"
-    event["event_id"] = _req_text(entry.get("insertId"), "insertId")
+    insert_id = entry.get("insertId")
+    event["event_id"] = insert_id if insert_id.__class__ is str and insert_id else _req_text(insert_id, "insertId")
     ts = entry.get("timestamp")
     event["ts"] = _ts(ts if ts is not None else entry.get("receiveTimestamp"), "timestamp")
 
-    labels = _dict(_dict(entry.get("resource"), "resource").get("labels"), "resource.labels")
-    tenant = _opt_text(labels.get("project_id"), "resource.labels.project_id")
+    resource = entry.get("resource")
+    labels = (resource if resource.__class__ is dict else _dict(resource, "resource")).get("labels")
+    if labels.__class__ is not dict:
+        labels = _dict(labels, "resource.labels")
+    tenant = labels.get("project_id")
+    if tenant.__class__ is not str:
+        tenant = _opt_text(tenant, "resource.labels.project_id")
     event["tenant"] = tenant or (_log_parent(log_name) if log_name else None)
-    for key in ("location", "region", "zone"):
-        region = _opt_text(labels.get(key), f"resource.labels.{key}")
-        if region:
-            event["region"] = region
-            break
+    region = labels.get("location") or labels.get("region") or labels.get("zone")
+    event["region"] = (region or None) if region.__class__ is str else _opt_text(region, "resource.labels.location")
 
-    service = _req_text(proto.get("serviceName"), "protoPayload.serviceName")
-    method_name = _req_text(proto.get("methodName"), "protoPayload.methodName")
+    service = proto.get("serviceName")
+    if service.__class__ is not str or not service:
+        service = _req_text(service, "protoPayload.serviceName")
+    method_name = proto.get("methodName")
+    if method_name.__class__ is not str or not method_name:
+        method_name = _req_text(method_name, "protoPayload.methodName")
     method = _method(method_name)
     event["action"] = _action(service, method)
-    event["resource"] = _opt_text(proto.get("resourceName"), "protoPayload.resourceName")
+    resource_name = proto.get("resourceName")
+    event["resource"] = resource_name if resource_name.__class__ is str else _opt_text(resource_name, "protoPayload.resourceName")
 
-    meta = _dict(proto.get("requestMetadata"), "protoPayload.requestMetadata")
-    ip, raw = normalize_ip(_opt_text(meta.get("callerIp"), "protoPayload.requestMetadata.callerIp"))
-    event["source_ip"], event["source_ip_raw"] = ip, raw
-    event["user_agent"] = _opt_text(
-        meta.get("callerSuppliedUserAgent"), "protoPayload.requestMetadata.callerSuppliedUserAgent"
+    meta = proto.get("requestMetadata")
+    if meta.__class__ is not dict:
+        meta = _dict(meta, "protoPayload.requestMetadata")
+    caller_ip = meta.get("callerIp")
+    if caller_ip.__class__ is not str:
+        caller_ip = _opt_text(caller_ip, "protoPayload.requestMetadata.callerIp")
+    event["source_ip"], event["source_ip_raw"] = normalize_ip(caller_ip)
+    agent = meta.get("callerSuppliedUserAgent")
+    event["user_agent"] = (agent or None) if agent.__class__ is str else _opt_text(
+        agent, "protoPayload.requestMetadata.callerSuppliedUserAgent"
     )
 
-    _outcome(event, proto.get("status"))
+    status = proto.get("status")
+    if status:
+        _outcome(event, status)
+    else:
+        event["outcome"] = "success"
     event["read_only"] = _read_only(log_kind, service, method, proto.get("authorizationInfo"))
 
-    auth = _dict(proto.get("authenticationInfo"), "protoPayload.authenticationInfo")
+    auth = proto.get("authenticationInfo")
+    if auth.__class__ is not dict:
+        auth = _dict(auth, "protoPayload.authenticationInfo")
     _identity(event, auth)
-    _lineage(event, auth, proto, service, method, bigquery)
+    if method in _LINEAGE_METHODS or auth.get("serviceAccountDelegationInfo") is not None:
+        _lineage(event, auth, proto, service, method, bigquery)
     return event
 
 
 def _identity(event: dict, auth: dict) -> None:
-    email = _opt_text(auth.get("principalEmail"), "protoPayload.authenticationInfo.principalEmail")
+    email = auth.get("principalEmail")
+    if email.__class__ is not str:
+        email = _opt_text(email, "protoPayload.authenticationInfo.principalEmail")
     if email:
         principal = email
-        ptype = "serviceAccount" if email.endswith(".gserviceaccount.com") else "user"
+        ptype, oauth = _email_identity(email)
     else:
         subject = _opt_text(auth.get("principalSubject"), "protoPayload.authenticationInfo.principalSubject")
         if not subject:
@@ -160,16 +187,21 @@ def _identity(event: dict, auth: dict) -> None:
                 "protoPayload.authenticationInfo.principalEmail and principalSubject are both missing",
             )
         principal, ptype = _subject(subject)
+        oauth = f"oauth:{principal}"
     event["principal"] = principal
     event["principal_type"] = ptype
-    key_name = _opt_text(
-        auth.get("serviceAccountKeyName"), "protoPayload.authenticationInfo.serviceAccountKeyName"
-    )
-    key_id = _key_id(key_name) if key_name else None
-    if key_id:
-        event["token_id"], event["token_kind"] = key_id, "sa-key"
-    else:
-        event["token_id"], event["token_kind"] = f"oauth:{principal}", "oauth"
+    key_name = auth.get("serviceAccountKeyName")
+    if key_name:
+        key_id = _key_id(_req_text(key_name, "protoPayload.authenticationInfo.serviceAccountKeyName"))
+        if key_id:
+            event["token_id"], event["token_kind"] = key_id, "sa-key"
+            return
+    event["token_id"], event["token_kind"] = oauth, "oauth"
+
+
+@lru_cache(maxsize=16_384)
+def _email_identity(email: str) -> tuple[str, str]:
+    return ("serviceAccount" if email.endswith(".gserviceaccount.com") else "user"), f"oauth:{email}"
 
 
 def _lineage(event: dict, auth: dict, proto: dict, service: str, method: str, bigquery: bool) -> None:
@@ -375,6 +407,8 @@ def _subject(subject: str) -> tuple[str, str]:
 
 
 def _dict(value: Any, field: str) -> dict:
+    if value.__class__ is dict:
+        return value
     if value is None:
         return {}
     if not isinstance(value, dict):
@@ -383,10 +417,10 @@ def _dict(value: Any, field: str) -> dict:
 
 
 def _opt_text(value: Any, field: str) -> str | None:
-    if value is None or value == "":
+    if value.__class__ is str:
+        return value or None
+    if value is None:
         return None
-    if isinstance(value, str):
-        return value
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
     raise Rejected(BAD_FIELD, f"{field} has type {type(value).__name__}, expected text")
@@ -464,7 +498,10 @@ def _camel_row(row: dict) -> dict:
 
 
 def _ts(value: Any, field: str) -> int:
-    """parse_ts, plus a range check: a time that does not fit the int64 µs column is unusable."""
+    """parse_ts, plus a range check for numbers: epoch values that do not fit the int64 µs column
+    are unusable (any ISO 8601 text fits)."""
+    if value.__class__ is str:
+        return parse_ts(value, field)
     if isinstance(value, float) and not math.isfinite(value):
         raise Rejected(BAD_TIMESTAMP, f"{field}={value!r} is not a time")
     ts = parse_ts(value, field)
