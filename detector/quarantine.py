@@ -54,7 +54,7 @@ class QuarantineFile:
 
     @property
     def written(self) -> bool:
-        return self._handle is not None
+        return sum(self.counts.values()) > 0
 
     def close(self) -> None:
         if self._handle is not None:

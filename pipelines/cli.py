@@ -11,6 +11,7 @@ import sys
 from typing import Optional
 
 import typer
+from rich.markup import escape
 
 from detector import __version__
 from detector.errors import TokenhawkError
@@ -63,5 +64,5 @@ def run() -> None:
     try:
         app()
     except TokenhawkError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
+        console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True, highlight=False)
         sys.exit(2)
