@@ -310,6 +310,21 @@ def test_bigquery_row_shapes() -> None:
            source_ip="198.51.100.23", token_id="0123456789abcdef0123456789abcdef01234567")
 
 
+def test_bigquery_gke_rows_go_to_the_k8s_module(monkeypatch: pytest.MonkeyPatch) -> None:
+    import detector.normalize.k8s as k8s
+
+    routed: list[dict] = []
+    monkeypatch.setattr(k8s, "normalize_gke_entry", lambda entry, ctx: routed.append(entry))
+    row = {"insertId": "g1", "logName": "projects/p/logs/cloudaudit.googleapis.com%2Factivity", "timestamp": "2024-01-01T00:00:00Z",
+           "resource": {"type": "k8s_cluster", "labels": {"project_id": "p", "cluster_name": "c1"}},
+           "protopayload_auditlog": {"service_name": "k8s.io", "method_name": "io.k8s.core.v1.secrets.get",
+                                     "authentication_info": {"principal_email": "system:serviceaccount:default:app"}}}
+    events, quarantined, _ = run(row)
+    assert not events and not quarantined
+    assert routed[0]["insertId"] == "g1"
+    assert routed[0]["protoPayload"]["authenticationInfo"]["principalEmail"] == "system:serviceaccount:default:app"
+
+
 # --- secrets --------------------------------------------------------------------------------------
 
 FAKE_JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJmYWtlLWZvci10ZXN0cyJ9.ZmFrZS1zaWduYXR1cmU"
@@ -377,7 +392,7 @@ def check(doc: Any) -> None:
     assert "internal-error" not in n.ctx.quarantined, n.ctx.quarantined
     for event in events:
         assert set(event) == set(FIELDS)
-        assert isinstance(event["ts"], int) and event["source"] == "gcp"
+        assert isinstance(event["ts"], int) and event["source"] in ("gcp", "k8s")
         assert event["principal"] and event["token_id"]
     to_table(events)
 

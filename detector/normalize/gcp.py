@@ -6,7 +6,8 @@ Two delivery shapes reach this module (shapes.py routes them):
 - a row of the BigQuery audit-log export, whose payload column is `protopayload_auditlog` and whose
   bodies are JSON strings (`requestJson`, `responseJson`, `metadataJson`), handled by
   `normalize_bigquery_row`. Snake-case spellings of the payload fields (`principal_email`,
-  `method_name`, …, as some export tools write them) are accepted too.
+  `method_name`, …, as some export tools write them) are accepted too. Rows of GKE's K8s audit
+  (`serviceName` "k8s.io") are handed to the K8s module as a LogEntry (without their JSON bodies).
 
 Field rules (the contract of the events this module makes):
 - Only protoPayload `@type` google.cloud.audit.AuditLog is an audit record; other payloads
@@ -99,7 +100,13 @@ def normalize_bigquery_row(row: Any, ctx: Context) -> None:
     proto = row.get("protopayload_auditlog")
     if not isinstance(proto, dict):
         raise Rejected(BAD_FIELD, "protopayload_auditlog is not an object")
-    ctx.emit(_event(_camel_row(row), _camel(proto), bigquery=True))
+    entry, proto = _camel_row(row), _camel(proto)
+    if proto.get("serviceName") == "k8s.io":  # GKE audit in the same export: the K8s module's job
+        from . import k8s  # imported here: shapes.py imports both modules, neither imports the other
+
+        k8s.normalize_gke_entry({**entry, "protoPayload": proto}, ctx)
+        return
+    ctx.emit(_event(entry, proto, bigquery=True))
 
 
 # --- the event ----------------------------------------------------------------------------
