@@ -27,8 +27,8 @@ Activity log (three shapes: diagnostic settings `records[]` with string fields a
   is part of the hash and they stay two events.
 - action = "azure:" + the operation name in lower case (Azure operation names are
   case-insensitive and the diagnostic shape often logs them upper-cased: one operation, one action).
-- outcome: Failed / Failure / Canceled → "failure", everything else (Succeeded / Success, and
-  Started / Start / Accepted: ARM logs an authorization failure as a Failed record, so a started
+- outcome: Failed / Failure / Canceled, or an HTTP status ≥ 400 → "failure"; everything else
+  (Succeeded / Success, and Started / Start / Accepted: ARM logs an authorization failure as a Failed record, so a started
   request passed authentication and authorization) → "success". A long-running write therefore
   shows as two events (Started, then Succeeded/Failed); the Started one has status_code null.
   status_code is the HTTP status from properties.statusCode / subStatus / resultSignature
@@ -36,6 +36,10 @@ Activity log (three shapes: diagnostic settings `records[]` with string fields a
   properties.statusMessage, else properties.statusCode.
 - read_only is True only for operations ending in "/read". "/action" operations are not reads:
   listKeys, listSecrets, regenerateKey… return or change secrets.
+- Other resource logs that carry the caller's token claims take the same path; Key Vault's
+  `AuditEvent` (claims in `identity.claim`) names the secret / key / certificate as resource
+  (properties.id without its query), `clientInfo` as user agent, and its SecretGet / …List
+  operations are reads.
 - The `uti` claim (the access token's unique id) is kept as lineage_kind "exchanged-from",
   lineage_token = uti: the same value a sign-in record logs as uniqueTokenIdentifier, so the
   identity stage can tie an activity call to the sign-in (and credential key) that minted its token.
@@ -142,7 +146,8 @@ def normalize_activity(record: Any, ctx: Context) -> None:
     event_category = _value(props.get("eventCategory"), "properties.eventCategory") or category
     identity = record.get("identity")
     identity = identity if isinstance(identity, dict) else {}
-    claims = _claims(record.get("claims") if "claims" in record else identity.get("claims"))
+    # Key Vault AuditEvent resource logs spell it identity.claim
+    claims = _claims(record.get("claims") if "claims" in record else identity.get("claims") or identity.get("claim"))
 
     op = _value(record["operationName"] if "operationName" in record else record.get("operation_name"), "operationName")
     caller = _text(record.get("caller"), "caller")
@@ -166,6 +171,12 @@ def normalize_activity(record: Any, ctx: Context) -> None:
     event["resource"] = resource
     event["action"] = _action(op)
     event["read_only"] = _reads(event["action"])
+    if category == "AuditEvent":  # Key Vault data plane: name the secret/key/certificate, not the vault
+        object_id = props.get("id")
+        if object_id.__class__ is str and object_id:
+            event["resource"] = object_id.split("?", 1)[0]
+        agent = props.get("clientInfo")
+        event["user_agent"] = agent if agent.__class__ is str and agent else None
 
     event_id = _text(record.get("eventDataId") or record.get("event_data_id"), "eventDataId")
     if not event_id:
@@ -182,9 +193,10 @@ def normalize_activity(record: Any, ctx: Context) -> None:
     address = http.get("clientIpAddress") or http.get("client_ip_address") or record.get("callerIpAddress") or claims.get("ipaddr")
     event["source_ip"], event["source_ip_raw"] = normalize_ip(_text(address, "httpRequest.clientIpAddress"))
 
-    failed = status is not None and status.lower() in _FAILED
+    code = event["status_code"] = _http_status(props.get("statusCode") or props.get("httpStatusCode"), sub_status)
+    # Key Vault logs resultType "Success" for a request it answered 403: the HTTP status decides too
+    failed = (status is not None and status.lower() in _FAILED) or (code is not None and code >= 400)
     event["outcome"] = "failure" if failed else "success"
-    event["status_code"] = _http_status(props.get("statusCode"), sub_status)
     if failed:
         event["error_code"] = _activity_error(sub_status, props)
 
@@ -626,8 +638,12 @@ def _action(op: str) -> str:
     return "azure:" + op.strip().lower()
 
 
+@lru_cache(maxsize=8192)
 def _reads(action: str) -> bool:
-    return action.endswith("/read")
+    """ARM operations ending in /read; Key Vault data-plane operations named …Get / …List."""
+    if "/" in action:
+        return action.endswith("/read")
+    return action.endswith(("get", "list"))
 
 
 def _address(value: Any) -> str | None:
