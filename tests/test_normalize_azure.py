@@ -305,6 +305,16 @@ def test_credential_removal_and_failure_have_no_lineage() -> None:
     fields(one(records[3]), outcome="success", lineage_kind=None)
 
 
+def test_key_vault_audit_event() -> None:
+    events, quarantined, _ = run(docs(OWN / "keyvault-auditevent.json")[0])
+    assert not quarantined
+    get, listing = events
+    fields(get, principal=APP, principal_type="servicePrincipal", action="azure:secretget", read_only=True,
+           status_code=200, outcome="success", user_agent="azsdk-python-keyvault-secrets/4.7.0 Python/3.11.4 (Linux)",
+           resource="https://prod-kv.vault.azure.net/secrets/db-password/0123456789abcdef0123456789abcdef", tenant=TENANT)
+    fields(listing, principal="dev@contoso.example", outcome="failure", status_code=403, error_code="Forbidden")
+
+
 # --- Graph activity logs ----------------------------------------------------------------------------
 
 
