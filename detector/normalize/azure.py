@@ -28,8 +28,9 @@ Activity log (three shapes: diagnostic settings `records[]` with string fields a
 - action = "azure:" + the operation name in lower case (Azure operation names are
   case-insensitive and the diagnostic shape often logs them upper-cased: one operation, one action).
 - outcome: Failed / Failure / Canceled, or an HTTP status ≥ 400 → "failure"; everything else
-  (Succeeded / Success, and Started / Start / Accepted: ARM logs an authorization failure as a Failed record, so a started
-  request passed authentication and authorization) → "success". A long-running write therefore
+  (Succeeded / Success, and Started / Start / Accepted: ARM logs an authorization failure as a
+  Failed record, so a started request passed authentication and authorization) → "success".
+  A long-running write therefore
   shows as two events (Started, then Succeeded/Failed); the Started one has status_code null.
   status_code is the HTTP status from properties.statusCode / subStatus / resultSignature
   ("Created" → 201); error_code on failure = subStatus / resultSignature, else the `code` of
@@ -66,6 +67,12 @@ service principal (modifiedProperties KeyDescription: key ids in newValue and no
 lineage "issued", lineage_principal = the target's appId (additionalDetails AppId, else the target
 object id), lineage_token = the first added key id. KeyDescription holds key ids, types and display
 names, never secret values.
+
+Microsoft Graph activity logs (category MicrosoftGraphActivityLogs, one record per Graph API call):
+principal = userId for delegated calls, else appId ("servicePrincipal", token "app:<appId>");
+action "graph:<METHOD>"; resource = the request URI without its query string (queries can carry
+search terms and tokens); outcome from responseStatusCode; lineage "exchanged-from" with
+signInActivityId, the uniqueTokenIdentifier of the sign-in that minted the token.
 """
 
 from __future__ import annotations
