@@ -170,6 +170,18 @@ class Detector:
             self.watermark = self.max_ts + WINDOW_US + self.settle_us
         return self._advance(final=True)
 
+    def observe_facts(self, table: pa.Table) -> None:
+        """Only the cross-principal bookkeeping of `process` (token births, pod deletions), for
+        events of principals that another stream instance owns. Nothing is learned, scored or
+        counted, and a fact noted twice (here and by `process`) changes nothing."""
+        if not table.num_rows:
+            return
+        table = table.sort_by("ts")
+        columns = [table.column(name).to_pylist() for name in FIELDS]
+        for values in zip(*columns):
+            event = dict(zip(FIELDS, values))
+            self._note_facts(event, event["ts"])
+
     def learning_until(self) -> int | None:
         return None if self.started_at is None else self.started_at + self.learning_us
 
@@ -192,6 +204,18 @@ class Detector:
                 stats.late_events += 1
             stats.events += 1
             self._handle(event, ts, ts < learning_until, buffer)
+
+    def _note_facts(self, e: dict[str, Any], ts: int) -> None:
+        """Facts about other principals' credentials: who issued a token, which pod was deleted."""
+        source, tenant = e["source"], e["tenant"]
+        if e["lineage_kind"] == "issued" and e["lineage_token"] and e["outcome"] != "failure":
+            child = f"{source}|{tenant}|{e['lineage_token']}"
+            if child not in self.tokens:
+                self.births[child] = (e["action"], e["principal"], e["token_id"], ts, e["source_ip"])
+                if len(self.births) > 200_000:  # never used: forget the oldest
+                    self.births.pop(next(iter(self.births)))
+        if source == "k8s" and e["action"] == "delete:pods" and e["resource"] and e["outcome"] == "success":
+            self.deleted_pods[f"{tenant}|{e['namespace']}/{e['resource']}"] = ts
 
     def _code(self, value: str | None) -> int:
         if value is None:
@@ -231,12 +255,7 @@ class Detector:
         info = classify(action)
 
         # --- bookkeeping that never depends on readiness ----------------------------------
-        if e["lineage_kind"] == "issued" and e["lineage_token"] and e["outcome"] != "failure":
-            child = f"{source}|{tenant}|{e['lineage_token']}"
-            if child not in self.tokens:
-                self.births[child] = (action, principal, e["token_id"], ts, ip)
-                if len(self.births) > 200_000:  # never used: forget the oldest
-                    self.births.pop(next(iter(self.births)))
+        self._note_facts(e, ts)
         pod_ip = None
         pod_uid = e["bound_pod_uid"]
         if pod_uid and source == "k8s":
@@ -255,8 +274,6 @@ class Detector:
             pod_ip = pod[0] if pod[0] is not None else None
             if pod[0] is None and ip:
                 pod[0] = ip
-        if source == "k8s" and action == "delete:pods" and e["resource"] and e["outcome"] == "success":
-            self.deleted_pods[f"{tenant}|{namespace}/{e['resource']}"] = ts
 
         # --- scoring --------------------------------------------------------------------
         signals: list[Signal] = []
