@@ -107,7 +107,10 @@ def parse_ts(value: Any, field: str = "timestamp") -> int:
         delta = dt - _EPOCH
         return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        # Seconds, milliseconds or microseconds since the epoch, told apart by magnitude.
+        # Seconds, milliseconds or microseconds since the epoch, told apart by magnitude;
+        # anything outside years 1970–2200 (or inf/NaN) is not a time a log could hold.
+        if not 0 <= value < 7.3e15:
+            raise Rejected(BAD_TIMESTAMP, f"{field}={value!r} is not a plausible epoch time")
         if value > 1e14:
             return int(value)
         if value > 1e11:

@@ -81,6 +81,9 @@ def dispatch(doc: Any, ctx: Context) -> None:
     if "operationName" in doc or "operation_name" in doc or "createdDateTime" in doc:
         _azure_record(doc, ctx)
         return
+    if "activityDisplayName" in doc and "initiatedBy" in doc:  # Graph directoryAudit row
+        _azure_record(doc, ctx)
+        return
 
     raise Rejected(UNKNOWN_SHAPE, f"no known audit-log shape has top-level keys {sorted(doc)[:12]}")
 
