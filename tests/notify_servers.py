@@ -146,14 +146,20 @@ def make_alert(
     return doc
 
 
-def notify_config(tmp_path, *, slack: Optional[Receiver] = None, pagerduty: Optional[Receiver] = None,
-                  webhook: Optional[Receiver] = None, overrides: Optional[dict[str, Any]] = None, **top: Any):
-    """A NotifyConfig aimed at the local receivers, with tiny backoffs so retries take milliseconds.
-
-    `top` sets top-level notify settings; `overrides` merges into sections ({"slack": {...}}).
-    """
+def notify_config(tmp_path, **kwargs: Any):
+    """A NotifyConfig aimed at the local receivers (arguments as for `notify_settings`)."""
     from detector.notify.config import NotifyConfig
 
+    return NotifyConfig.model_validate(notify_settings(tmp_path, **kwargs))
+
+
+def notify_settings(tmp_path, *, slack: Optional[Receiver] = None, pagerduty: Optional[Receiver] = None,
+                    webhook: Optional[Receiver] = None, overrides: Optional[dict[str, Any]] = None,
+                    **top: Any) -> dict[str, Any]:
+    """The `notify` settings (plain JSON, secrets included) aimed at the local receivers, with tiny
+    backoffs so retries take milliseconds. `top` sets top-level notify settings; `overrides`
+    merges into sections ({"slack": {...}}).
+    """
     settings: dict[str, Any] = {
         "outbox": str(tmp_path / "outbox.sqlite"),
         "timeout_seconds": 0.5,
@@ -175,4 +181,4 @@ def notify_config(tmp_path, *, slack: Optional[Receiver] = None, pagerduty: Opti
             settings[key] = {**settings[key], **value}
         else:
             settings[key] = value
-    return NotifyConfig.model_validate(settings)
+    return settings

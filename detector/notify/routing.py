@@ -69,6 +69,9 @@ class Router:
         return sorted(named - set(self.enabled))
 
 
+_EPS = 1e-9  # float refills land a hair under a whole token
+
+
 @dataclass
 class TokenBucket:
     """`rate` tokens per second, at most `burst` saved up; thread-safe."""
@@ -95,16 +98,16 @@ class TokenBucket:
             now = self.clock()
             self._refill(now)
             pause = max(0.0, self._paused_until - now)
-            need = 0.0 if self._tokens >= 1 else (1 - self._tokens) / self.rate
+            need = 0.0 if self._tokens >= 1 - _EPS else (1 - self._tokens) / self.rate
             return max(pause, need)
 
     def try_acquire(self) -> bool:
         with self._lock:
             now = self.clock()
             self._refill(now)
-            if now < self._paused_until or self._tokens < 1:
+            if now < self._paused_until or self._tokens < 1 - _EPS:
                 return False
-            self._tokens -= 1
+            self._tokens = max(0.0, self._tokens - 1)
             return True
 
     def pause_until(self, monotonic_deadline: float) -> None:

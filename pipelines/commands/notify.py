@@ -53,7 +53,7 @@ def notify(
     once: bool = typer.Option(
         False, "--once", help="One delivery pass; do not wait for retries (failed deliveries stay queued in the outbox)."
     ),
-    outbox: Optional[Path] = typer.Option(None, "--outbox", help="Outbox file [default: notify.outbox]."),
+    outbox: Optional[Path] = typer.Option(None, "--outbox", help="Outbox file (default: the notify.outbox setting)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     summary_json: bool = typer.Option(False, "--summary-json", help="Print the end-of-run counts as JSON on stderr."),
 ) -> None:

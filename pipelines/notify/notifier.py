@@ -33,9 +33,9 @@ from detector.notify.routing import Router
 from detector.notify.view import AlertView, InvalidAlert, normalize_alert_doc
 
 from .destinations import Destination, Request, describe_rows, make_destinations, masked_payload
-from .http import Response, TransportError, post, retry_after_seconds
+from .http import TransportError, post, retry_after_seconds
 from .masking import Masker
-from .outbox import DEAD, PENDING, SENT, Outbox, Row
+from .outbox import Outbox, Row
 
 log = logging.getLogger("tokenhawk.notify")
 
@@ -132,6 +132,8 @@ class Notifier:
                 log.info("notify: forgot %d finished deliveries older than %g days", purged, config.retention_days)
         self._pool = ThreadPoolExecutor(max_workers=max(1, len(self.destinations)), thread_name_prefix="tokenhawk-notify")
         self._stop = threading.Event()
+        self._failing: set[str] = set()
+        self._background: Optional[threading.Thread] = None
         self._closed = False
 
     # -- submit ---------------------------------------------------------------------------------
@@ -187,7 +189,7 @@ class Notifier:
         """
         self._check_open()
         report = DeliveryReport()
-        if self.dry_run or not self.destinations:
+        if self.dry_run or not self.destinations or self._stop.is_set():
             return report
         budget = self.config.budget_seconds if budget_seconds is None else budget_seconds
         deadline = self.monotonic() + budget
@@ -245,6 +247,9 @@ class Notifier:
             self.outbox.mark_sent(rows, response.status)
             report.add("sent", dest.name, len(rows))
             log.info("notify: %s accepted %s (HTTP %d)", dest.name, what, response.status)
+            if dest.name in self._failing:
+                self._failing.discard(dest.name)
+                log.warning("notify: %s is accepting deliveries again", dest.name)
             return
         error = self.masker.mask(f"HTTP {response.status}: {response.text()}")
         retry_after = retry_after_seconds(response.header("Retry-After"), now=self.clock())
@@ -288,10 +293,14 @@ class Notifier:
             self.outbox.mark_retry(row, next_attempt=now + delay, error=error, http_status=http_status)
             delays.append(delay)
             report.add("retried", dest.name)
-            log.warning(
+            log.info(
                 "notify: %s failed for alert %s rev %d (attempt %d): %s; retrying in %.1f s",
                 dest.name, row.alert_id, row.revision, attempts, error, delay,
             )
+        if dest.name not in self._failing:
+            # one warning when a destination starts failing, not one per retry
+            self._failing.add(dest.name)
+            log.warning("notify: %s is failing (%s); deliveries are kept and retried", dest.name, error)
         return delays
 
     def _dead(self, dest: Destination, row: Row, error: str, http_status: Optional[int], report: DeliveryReport) -> None:
@@ -340,6 +349,29 @@ class Notifier:
                 self._stop.wait(min(pause, 1.0))
         return total
 
+    # -- background delivery ----------------------------------------------------------------------
+
+    def start(self, *, interval_seconds: float = 1.0) -> "Notifier":
+        """Deliver from a background thread, so callers only `submit` (never wait on HTTP).
+
+        Checks for due deliveries every `interval_seconds`; `close()` stops it.
+        """
+        self._check_open()
+        if self._background is None and not self.dry_run and self.destinations:
+            self._background = threading.Thread(
+                target=self._background_loop, args=(interval_seconds,), name="tokenhawk-notify-loop", daemon=True
+            )
+            self._background.start()
+        return self
+
+    def _background_loop(self, interval: float) -> None:
+        while not self._stop.is_set():
+            try:
+                self.deliver_due()
+            except Exception as exc:  # keep delivering: the outbox still holds everything
+                log.error("notify: delivery pass failed: %s", self.masker.mask(f"{type(exc).__name__}: {exc}"))
+            self._stop.wait(interval)
+
     # -- dry runs -------------------------------------------------------------------------------
 
     def preview(self) -> list[Preview]:
@@ -372,6 +404,8 @@ class Notifier:
             return
         self._closed = True
         self._stop.set()
+        if self._background is not None:
+            self._background.join()
         self._pool.shutdown(wait=True, cancel_futures=True)
         self.outbox.close()
 
@@ -380,6 +414,11 @@ class Notifier:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def notifier_if_configured(config: NotifyConfig, **kwargs: Any) -> Optional[Notifier]:
+    """A Notifier when some destination is configured, else None (for `detect` and the stream)."""
+    return Notifier(config, **kwargs) if config.configured() else None
 
 
 class _Quota:
@@ -404,4 +443,4 @@ class _Quota:
                 self._left += 1
 
 
-__all__ = ["DeliveryReport", "Notifier", "Preview", "SubmitReport", "Response", "PENDING", "SENT", "DEAD"]
+__all__ = ["DeliveryReport", "Notifier", "Preview", "SubmitReport", "notifier_if_configured"]
