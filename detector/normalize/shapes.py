@@ -48,6 +48,15 @@ def dispatch(doc: Any, ctx: Context) -> None:
             raise Rejected(UNKNOWN_SHAPE, "Records is not a list")
         _each(records, ctx, aws.normalize_record)
         return
+    if "digestPublicKeyFingerprint" in doc:  # CloudTrail digest file (integrity, not activity)
+        aws.normalize_record(doc, ctx)
+        return
+    if isinstance(doc.get("Events"), list):  # whole `aws cloudtrail lookup-events` output
+        aws.normalize_lookup_response(doc, ctx)
+        return
+    if "eventVersion" in doc and "eventID" in doc:  # CloudTrail record missing eventSource/eventName
+        aws.normalize_record(doc, ctx)
+        return
     if "CloudTrailEvent" in doc:  # LookupEvents / event history
         aws.normalize_lookup_event(doc, ctx)
         return
