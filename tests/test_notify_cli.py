@@ -201,3 +201,13 @@ def test_it_fails_only_when_it_cannot_run(env, tmp_path, monkeypatch):
     unconfigured = run(str(alerts))
     assert isinstance(unconfigured.exception, ConfigError)
     assert "no notification destination configured" in str(unconfigured.exception)
+
+
+def test_gzipped_alert_files(env, receivers, tmp_path):
+    import gzip
+
+    path = tmp_path / "alerts.jsonl.gz"
+    with gzip.open(path, "wt") as f:
+        f.write(json.dumps(make_alert(1)) + "\n")
+    result = run(str(path), "--summary-json")
+    assert result.exit_code == 0 and summary_of(result)["destinations"]["webhook"]["sent"] == 1

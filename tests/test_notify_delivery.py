@@ -342,3 +342,20 @@ def test_notifier_if_configured(tmp_path):
     notifier = notifier_if_configured(NotifyConfig(outbox=str(tmp_path / "o.sqlite"), webhook={"url": "http://127.0.0.1:9/h"}))
     assert notifier is not None and notifier.enabled == ["webhook"]
     notifier.close()
+
+
+def test_drain_waits_quietly_while_a_destination_is_paused(tmp_path, receivers):
+    cfg = notify_config(tmp_path, slack=receivers["slack"])
+    receivers["slack"].script(Reply(429, b"rate_limited", {"Retry-After": "2"}))
+    with Notifier(cfg) as notifier:
+        notifier.submit([make_alert(1)])
+        notifier.deliver_due()
+        notifier.submit([make_alert(2)])  # due now, but Slack is paused for 2 s
+        calls = []
+        original = notifier.deliver_due
+        notifier.deliver_due = lambda **kw: calls.append(1) or original(**kw)
+        started = time.monotonic()
+        notifier.drain(timeout_seconds=1.0)
+        assert time.monotonic() - started < 1.5
+    assert len(calls) < 20  # it slept instead of spinning
+    assert len(receivers["slack"].requests) == 1

@@ -5,8 +5,13 @@ until a matching rule says `stop`. Patterns are shell globs (`fnmatch`, case-sen
 
 Rate limits are token buckets per destination: Slack accepts about one message per second per
 webhook (short bursts tolerated), PagerDuty about 120 events per minute per routing key. A
-server's `Retry-After` pauses the whole destination (`TokenBucket.pause_until`). Bursts that
-queue up behind a limit are what `plan_batch` folds into one digest message.
+server's `Retry-After` pauses the whole destination (`TokenBucket.pause_until`).
+
+Aggregation: when a destination that allows it (Slack, `notify.slack.aggregate`) gets its next
+slot, every alert due by then, up to `aggregate_max`, goes out as one digest
+(`slack.build_digest`). A burst that queues behind the rate limit thus becomes one message; a
+lone alert still goes out alone and at once. PagerDuty and webhooks are never folded: each
+incident has its own dedup_key / webhook-id.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
-from typing import Callable, Iterable, Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 from detector.alert import SEVERITY_RANK
 
@@ -114,13 +119,3 @@ class TokenBucket:
         """Take nothing before this (a server's Retry-After)."""
         with self._lock:
             self._paused_until = max(self._paused_until, monotonic_deadline)
-
-
-def plan_batch(due: Iterable[AlertView], *, aggregate: bool, aggregate_max: int) -> list[AlertView]:
-    """What to send in the next message: one alert, or a burst folded into one digest."""
-    due = list(due)
-    if not due:
-        return []
-    if not aggregate or len(due) == 1:
-        return due[:1]
-    return due[:aggregate_max]

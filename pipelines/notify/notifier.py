@@ -144,6 +144,7 @@ class Notifier:
 
     def submit(self, alerts: Iterable[Any]) -> SubmitReport:
         """Validate, route and enqueue alerts (documents or `Alert`s). Invalid ones are counted, not raised."""
+        self._check_open()
         report = SubmitReport()
         with self.outbox.transaction():  # one commit (one fsync) for the batch, decisions on one state
             for doc in alerts:
@@ -343,6 +344,10 @@ class Notifier:
             if next_due is None:
                 break
             pause = next_due - self.clock()
+            if pause <= 0 and not (step.messages or step.retried or step.dead):
+                # due, but every destination is holding back (rate limit, Retry-After): don't spin
+                pause = min((d.limiter.wait_time() for d in self.destinations.values()), default=0.05)
+                pause = max(pause, 0.02)
             if pause > 0:
                 if pause >= end - self.monotonic():
                     break
@@ -402,10 +407,10 @@ class Notifier:
     def close(self) -> None:
         if self._closed:
             return
-        self._closed = True
-        self._stop.set()
+        self._stop.set()  # workers and the background loop finish their current request and stop
         if self._background is not None:
             self._background.join()
+        self._closed = True
         self._pool.shutdown(wait=True, cancel_futures=True)
         self.outbox.close()
 
