@@ -2,7 +2,8 @@
 
 Sources, highest priority first: keyword arguments (CLI options), environment variables
 (`TOKENHAWK_` prefix, `__` between nested names, e.g. `TOKENHAWK_KAFKA__BOOTSTRAP_SERVERS`),
-secret files (`TOKENHAWK_SECRETS_DIR`, one file per variable name), then an optional YAML file
+secret files (`TOKENHAWK_SECRETS_DIR`, one file per setting named like its environment variable,
+e.g. `TOKENHAWK_NOTIFY__PAGERDUTY__ROUTING_KEY`), then an optional YAML file
 (`--config` or `TOKENHAWK_CONFIG`). Unknown keys are an error so a typo never silently becomes a
 default. Secrets are `SecretStr`: they print as '**********'.
 
@@ -20,6 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_settings import (
     BaseSettings,
+    NestedSecretsSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     YamlConfigSettingsSource,
@@ -28,6 +30,8 @@ from pydantic_settings import (
 from detector.config import DetectorConfig
 from detector.notify.config import NotifyConfig
 from detector.errors import ConfigError
+
+from .stream.config import KafkaConfig
 
 
 class Section(BaseModel):
@@ -41,11 +45,11 @@ class Settings(BaseSettings):
         env_prefix="TOKENHAWK_",
         env_nested_delimiter="__",
         extra="forbid",
-        secrets_dir=os.environ.get("TOKENHAWK_SECRETS_DIR") or None,
     )
 
     detector: DetectorConfig = DetectorConfig()
     notify: NotifyConfig = NotifyConfig()
+    kafka: KafkaConfig = KafkaConfig()
 
     @classmethod
     def settings_customise_sources(
@@ -56,7 +60,12 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        sources = [init_settings, env_settings, file_secret_settings]
+        sources = [init_settings, env_settings]
+        secrets_dir = os.environ.get("TOKENHAWK_SECRETS_DIR")
+        if secrets_dir:
+            # one file per setting, named like its env var: TOKENHAWK_NOTIFY__SLACK__WEBHOOK_URL
+            sources.append(NestedSecretsSettingsSource(file_secret_settings, secrets_dir=secrets_dir,
+                                                       secrets_nested_delimiter="__"))
         yaml_path = _CONFIG_FILE.get("path")
         if yaml_path:
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=yaml_path))

@@ -15,6 +15,7 @@ from detector.quarantine import QuarantineFile
 
 from ..alerts_out import print_alert_table, sorted_alerts, write_alerts
 from ..ingest import IngestStats
+from ..notify.notifier import notifier_if_configured
 from ..progress import console
 from ..replay import load_events, replay
 from ..settings import load_settings
@@ -29,6 +30,7 @@ def detect(
     config: Optional[Path] = typer.Option(None, "--config", help="YAML settings file (see README, Configuration)."),
     tenant: Optional[str] = typer.Option(None, "--tenant", help="Cluster/account name for records whose log does not carry one."),
     quarantine: Optional[Path] = typer.Option(None, "--quarantine", help="Where unusable records go (default: beside --out)."),
+    notify: bool = typer.Option(True, "--notify/--no-notify", help="Send alerts through the configured notify routes as they are raised (when any destination is configured)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or tables."),
 ) -> None:
     """Detect unusual token use: learn baselines as events replay in time order and write alerts.
@@ -47,7 +49,14 @@ def detect(
         events = load_events(inputs, on_quarantine=quarantine_file, stats=stats, quiet=quiet, tenant=tenant)
     finally:
         quarantine_file.close()
-    result = replay(events, detector, quiet=quiet)
+    notifier = notifier_if_configured(settings.notify) if notify else None
+    try:
+        result = replay(events, detector, quiet=quiet, on_alerts=notifier.submit if notifier else None)
+        if notifier is not None:
+            notifier.drain()
+    finally:
+        if notifier is not None:
+            notifier.close()
     alerts = sorted_alerts(result.alerts.values())
     write_alerts(alerts, out)
     elapsed = time.perf_counter() - started
