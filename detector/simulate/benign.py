@@ -1,0 +1,94 @@
+"""Benign changes: legitimate shifts a detector must absorb without paging.
+
+`plan` fixes their times before the world is simulated (the lifecycle, traffic and cloud modules
+read `world.changes`); `labels` describes them afterwards, with the principals and tokens they
+touch, so an evaluation can count alerts raised on them as false.
+"""
+
+from __future__ import annotations
+
+from .labels import Label
+from .timefmt import DAY, HOUR, MINUTE
+from .world import World, make_node
+
+SCALE_CANDIDATES = ("frontend", "catalog", "checkout", "cart", "recommendations")
+
+
+def day_of(world: World, day_in_14: int, *, detection: bool = True) -> int:
+    """Where a change placed on day N of a 14-day world falls in a world of another length."""
+    d = round(day_in_14 * world.days / 14)
+    lo = min(world.attack_day, world.days - 1) if detection else 0
+    return max(lo, min(world.days - 1, d))
+
+
+def plan(world: World) -> None:
+    rng = world.rng("benign")
+    ch = world.changes
+
+    def at(day_in_14: int, hours: float, *, detection: bool = True) -> int:
+        return world.day_start(day_of(world, day_in_14, detection=detection)) + int(hours * HOUR)
+
+    ch["new_app_at"] = at(9, 14.2)
+    ch["ci_pool_switch"] = at(10, 0.0)
+    mig = at(10, 9.0)
+    ch["migration_start"] = mig
+    ch["migration_by"] = "carol@example.com"
+    old = [n for n in world.nodes if n.pool == "a"]
+    taken = {int(n.ip.rsplit(".", 1)[1]) for n in old}
+    lasts = [x for x in rng.sample(range(100, 250), 12) if x not in taken][: len(old)]
+    for i, last in enumerate(sorted(lasts)):
+        world.nodes.append(make_node(world, rng, "b", i, last, mig - 30 * MINUTE + i * int(40e6)))
+    ch["migration_drain"] = {n.name: mig + i * 12 * MINUTE for i, n in enumerate(sorted(old, key=lambda n: n.name))}
+    ch["migration_end"] = mig + len(old) * 12 * MINUTE + 20 * MINUTE
+    b0 = at(11, 15.0) + int(rng.uniform(0, 50) * MINUTE)
+    ch["brownout"] = (b0, b0 + 15 * MINUTE)
+    target = rng.choice(SCALE_CANDIDATES)
+    ch["scale"] = (target, at(11, 8.0), at(11, 8.0) + DAY)
+    ch["scale_by"] = "alice@example.com"
+    ch["upgrade_at"] = at(12, 10.0)
+    ch["aws_key_rotation"] = at(11, 10.5)
+    ch["azure_secret_rotation"] = at(12, 11.0)
+    debug = at(4, 13.0, detection=False)
+    ch["token_debug_logging"] = (debug, debug + 5 * HOUR)
+
+
+def labels(world: World) -> list[Label]:
+    ch, out = world.changes, []
+    end = world.end
+
+    def clip(t: int) -> int:
+        return min(t, end)
+
+    upgraded = sorted({w.sa.username for w in world.workloads.values() if w.upgrade_at is not None})
+    if upgraded:
+        t0 = min(w.upgrade_at for w in world.workloads.values() if w.upgrade_at is not None)
+        t1 = max(w.upgrade_at for w in world.workloads.values() if w.upgrade_at is not None)
+        out.append(Label("b01-client-upgrade", "client-upgrade", False, "k8s", None, upgraded, [], t0, clip(t1 + 2 * HOUR),
+                         "Fleet-wide client upgrade: every controller and node agent is rolled by Argo CD within two "
+                         "hours and reports a new version in its user agent (new pods, new JTIs).", []))
+    mig = ch["migration_start"]
+    everyone = sorted({w.sa.username for w in world.workloads.values() if w.spec.kind != "CronJob"})
+    out.append(Label("b02-node-pool-migration", "node-pool-migration", False, "k8s", None, everyone, [],
+                     mig - 30 * MINUTE, clip(ch["migration_end"] + HOUR),
+                     "Node-pool migration: six new nodes (new names, pod CIDR 10.245.N.0/24) join, the old pool "
+                     "is cordoned and drained by an SRE; every pod is evicted and rescheduled with a new IP.", []))
+    b0, b1 = ch["brownout"]
+    out.append(Label("b03-apiserver-brownout", "api-brownout", False, "k8s", None, ["*"], [], b0, clip(b1 + 5 * MINUTE),
+                     "API server brownout: for 15 minutes priority-and-fairness rejects about half of all requests "
+                     "with 429 and some fail with 503; clients retry.", []))
+    new = next((w for w in world.workloads.values() if w.spec.introduced), None)
+    if new is not None and new.introduced_at is not None and new.introduced_at < end:
+        toks = sorted({t.jti for p in new.pods for t in p.tokens if t.iat < new.introduced_at + DAY})
+        out.append(Label("b04-new-app", "new-workload", False, "k8s", new.sa.username, [new.sa.username], toks,
+                         new.introduced_at, clip(new.introduced_at + DAY),
+                         f"A new application ({new.namespace}/{new.name}) is deployed by Argo CD: new service account, "
+                         "role and binding; it reads its own configmaps and secrets like its peers.", []))
+    name, s0, s1 = ch["scale"]
+    w = world.workloads[name]
+    extra = [p for p in w.pods if s0 <= p.created < s0 + 10 * MINUTE]
+    toks = sorted({t.jti for p in extra for t in p.tokens})
+    out.append(Label("b05-scale-out", "scale-out", False, "k8s", w.sa.username, [w.sa.username], toks, s0, clip(s1 + HOUR),
+                     f"{w.namespace}/{w.name} is scaled from {w.spec.replicas} to {3 * w.spec.replicas} replicas "
+                     "for a day and back.", []))
+    return out
+
