@@ -574,15 +574,22 @@ class Detector:
 
     def _score_windows(self, frame, watermark: int) -> None:
         self.stats.windows += len(frame)
+        # One canonical order (window, then token key) and a running EWMA, so features, training
+        # rows and forest signals do not depend on how many windows one batch happened to close.
+        names = self.code_names
+        frame = frame.assign(_tok=[names[int(c)] for c in frame["tok"].to_numpy()])
+        frame = frame.sort_values(["win", "_tok"], kind="stable").drop(columns="_tok").reset_index(drop=True)
         # rate relative to the principal's usual events per active window
         prin = frame["prin"].to_numpy()
         events = frame["events"].to_numpy(dtype=np.float64)
-        usual = np.array([self.window_ewma.get(int(c), 0.0) for c in prin])
-        frame["rate_ratio_log"] = np.where(usual > 0, np.log1p(events / np.maximum(usual, 1.0)), 0.0)
-        for code, count, susp in zip(prin, events, frame["suspicious"].to_numpy()):
+        usual = np.zeros(len(frame))
+        for i, (code, count, susp) in enumerate(zip(prin, events, frame["suspicious"].to_numpy())):
+            old = self.window_ewma.get(int(code))
+            if old is not None:
+                usual[i] = old
             if not susp:
-                old = self.window_ewma.get(int(code))
                 self.window_ewma[int(code)] = float(count if old is None else 0.9 * old + 0.1 * count)
+        frame["rate_ratio_log"] = np.where(usual > 0, np.log1p(events / np.maximum(usual, 1.0)), 0.0)
         learning_until = self.learning_until()
         window_end_us = (frame["win"].to_numpy() + 1) * WINDOW_US
         in_learning = window_end_us <= learning_until
