@@ -1,0 +1,99 @@
+"""Records on tokenhawk's topics: TokenEvents as JSON objects, alerts, dead letters.
+
+An event travels as the JSON object of its `FIELDS` (orjson both ways; measured in
+bench/stream.py against Arrow IPC batches: per-record JSON keeps one event per record, so the
+key can be the principal and any consumer can read it). Decoding checks only what the detector
+cannot do without; the Arrow schema checks the rest for a whole batch at once, and only a batch
+that fails is looked at record by record.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pyarrow as pa
+
+from detector.events import FIELDS, SOURCES, to_table
+from detector.quarantine import RAW_CLIP_CHARS, raw_text
+from detector.redact import clip
+
+_FIELD_SET = frozenset(FIELDS)
+_SOURCES = frozenset(SOURCES)
+
+BAD_EVENT = "bad-event"
+
+
+class BadRecord(ValueError):
+    def __init__(self, reason: str, detail: str):
+        super().__init__(f"{reason}: {detail}")
+        self.reason, self.detail = reason, detail
+
+
+def encode_event(event: dict[str, Any]) -> bytes:
+    return orjson.dumps(event)
+
+
+def decode_event(value: bytes | None) -> dict[str, Any]:
+    """One record value → an event dict with every field; raises BadRecord."""
+    if value is None:
+        raise BadRecord(BAD_EVENT, "empty record value")
+    try:
+        event = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise BadRecord(BAD_EVENT, f"not JSON: {exc}") from None
+    if type(event) is not dict:
+        raise BadRecord(BAD_EVENT, f"a JSON {type(event).__name__}, not an object")
+    if event.keys() != _FIELD_SET:
+        missing = [f for f in FIELDS if f not in event]
+        if missing:
+            raise BadRecord(BAD_EVENT, f"missing fields {missing[:5]}")
+        event = {f: event[f] for f in FIELDS}  # extra fields (a newer producer) are dropped
+    if type(event["ts"]) is not int:
+        raise BadRecord(BAD_EVENT, f"ts is {type(event['ts']).__name__}, not integer microseconds")
+    if event["source"] not in _SOURCES:
+        raise BadRecord(BAD_EVENT, f"unknown source {str(event['source'])[:40]!r}")
+    if not isinstance(event["principal"], str) or not isinstance(event["event_id"], str):
+        raise BadRecord(BAD_EVENT, "principal and event_id must be strings")
+    return event
+
+
+def events_table(events: list[dict[str, Any]]) -> tuple[pa.Table, list[tuple[int, str]]]:
+    """Events → Arrow table; events the schema rejects come back as (index, reason detail)."""
+    try:
+        return to_table(events), []
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError, KeyError):
+        pass
+    good, bad = [], []
+    for i, event in enumerate(events):
+        try:
+            to_table([event])
+            good.append(event)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError, KeyError) as exc:
+            bad.append((i, f"field types do not fit the event schema: {exc}"[:300]))
+    return to_table(good), bad
+
+
+def is_fact(event: dict[str, Any]) -> bool:
+    """Events that concern another principal's credential (see DetectProcessor)."""
+    return event["lineage_kind"] is not None or event["action"] == "delete:pods"
+
+
+def encode_alert(alert: dict[str, Any]) -> bytes:
+    return orjson.dumps(alert)
+
+
+def dead_letter(raw: Any, reason: str, detail: str, origin: str, processor: str,
+                source: str | None) -> tuple[bytes, list[tuple[str, bytes]]]:
+    """A DLQ record: the raw text redacted and clipped as value (the full record stays at its
+    origin offset for a replay), the reason and origin in headers."""
+    value = clip(raw_text(raw), RAW_CLIP_CHARS).encode()
+    headers = [
+        ("reason", reason.encode()),
+        ("detail", clip(detail, 500).encode()),
+        ("origin", origin.encode()),
+        ("processor", processor.encode()),
+    ]
+    if source:
+        headers.append(("source", source.encode()))
+    return value, headers

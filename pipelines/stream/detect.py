@@ -1,0 +1,423 @@
+"""The detect processor: `tokenhawk.events` (consumer group) → `tokenhawk.alerts`, state on
+`tokenhawk.state`.
+
+Each poll is one micro-batch for the same `Detector.process` the file mode calls. Before that:
+  * records wait in a `TimeAligner` until the owned partitions agree on event time, so the
+    detector sees time order as in a file replay (see align.py);
+  * `tokenhawk.facts` is read in full by every instance (all partitions, no group) and applied
+    with `Detector.observe_facts`: token births and pod deletions concern a principal that
+    another instance may own (IRSA: the service account's AssumeRoleWithWebIdentity issues the
+    key the role principal uses; a controller deletes the pod whose token a service account
+    holds). The owner of the issuing principal sees the same event twice; noting a fact twice
+    changes nothing.
+
+Delivery: alerts of a batch are produced and flushed (acknowledged) before the next poll. Every
+`snapshot_interval_s` / `snapshot_every_events` the state of each owned partition is written
+with the offsets it corresponds to, flushed, and only then are offsets committed. After a crash
+the next owner restores the snapshot and re-reads from its offsets: the re-processed events
+rebuild exactly the same state and re-emit the same alert documents under the same
+deterministic ids, which a consumer keeping the last value per key (Elasticsearch by id, a
+compacted topic) absorbs. On a rebalance, revoked partitions are snapshotted inside the
+callback, before any other member is assigned them.
+
+Per instance, not global (exact with one instance, approximate with several): peer-group
+baselines, population statistics (action rarity, fleet-wide novelty shifts), cluster pod
+networks, and online-trained isolation forests are learned from the principals this instance
+owns (a new owner starts from the previous owner's copy).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from collections import Counter
+from typing import Any
+
+import pyarrow.compute as pc
+
+from detector.alert import Alert
+from detector.config import DetectorConfig
+from detector.detect.engine import Detector
+
+from .align import TimeAligner
+from .codec import BadRecord, dead_letter, decode_event, encode_alert, events_table
+from .config import KafkaConfig
+from .metrics import StreamMetrics
+from .state import StateStore, forget, restore_forests, restore_partitions
+from .topics import PartitionMap, partition_count
+
+log = logging.getLogger(__name__)
+
+PROCESSOR = "detect"
+_NO_TS = -(2**62)
+
+
+class _Bad:
+    __slots__ = ("reason", "detail", "raw", "origin")
+
+    def __init__(self, reason: str, detail: str, raw: Any, origin: str):
+        self.reason, self.detail, self.raw, self.origin = reason, detail, raw, origin
+
+
+class DetectProcessor:
+    def __init__(self, config: KafkaConfig, detector_config: DetectorConfig, metrics: StreamMetrics, *,
+                 forests: dict | None = None, instance: str | None = None):
+        from kafka import KafkaConsumer, KafkaProducer
+
+        self.config = config
+        self.metrics = metrics
+        self.topics = config.topics
+        self.instance = instance or f"{socket.gethostname()}-{os.getpid()}"
+        client = config.client_kwargs()
+        record_max = config.state_max_bytes + (1 << 20)
+        self.producer = KafkaProducer(
+            acks="all", linger_ms=config.linger_ms, compression_type=config.producer_compression(),
+            max_request_size=record_max, buffer_memory=max(32 << 20, 2 * record_max), **client)
+        self.consumer = KafkaConsumer(
+            group_id=config.detect_group, enable_auto_commit=False, auto_offset_reset="earliest",
+            max_poll_records=config.max_poll_records, fetch_max_wait_ms=config.fetch_max_wait_ms, **client)
+        self.facts = KafkaConsumer(
+            group_id=None, enable_auto_commit=False, auto_offset_reset="earliest",
+            max_poll_records=config.max_poll_records, fetch_max_wait_ms=config.fetch_max_wait_ms, **client)
+
+        def state_reader():
+            return KafkaConsumer(group_id=None, enable_auto_commit=False, auto_offset_reset="earliest",
+                                 max_partition_fetch_bytes=record_max, fetch_max_bytes=record_max, **client)
+
+        self.store = StateStore(config, self.topics.state, self.producer, state_reader, self.instance)
+        self.detector = Detector(detector_config, forests=forests)
+        self.aligner = TimeAligner(config.align_max_wait_s)
+        self.owner_of = PartitionMap(partition_count(self.consumer, self.topics.events))
+        self.owned: set[int] = set()
+        self.assigned_once = False
+        self._unknown_position: set = set()
+        self._facts_started = False
+        self._paused: set = set()
+        self.events = 0
+        self.alerts = 0
+        self.dead_letters = 0
+        self._since_snapshot = 0
+        self._snapshot_at = time.monotonic()
+        self._finished = False
+        self.consumer.subscribe([self.topics.events], listener=_Listener(self))
+
+    # --- partitions moving in and out ------------------------------------------------------
+
+    def _tp(self, partition: int):
+        from kafka import TopicPartition
+
+        return TopicPartition(self.topics.events, partition)
+
+    def on_revoked(self, partitions: set[int]) -> None:
+        """Inside the rebalance: save the state of what we may lose, so the next owner has it."""
+        if partitions and not self._finished:
+            self.checkpoint(partitions & self.owned, commit=False)
+
+    def on_lost(self, partitions: set[int]) -> None:
+        """Evicted from the group: someone else may already own these; write nothing."""
+        self._drop(partitions & self.owned)
+        self.owned -= partitions
+
+    def on_assigned(self, partitions: set[int]) -> None:
+        self.metrics.rebalances.labels(PROCESSOR).inc()
+        lost = self.owned - partitions
+        kept = self.owned & partitions
+        new = partitions - self.owned
+        self._drop(lost)
+        for p in kept:  # eager rebalancing resets positions to the commit: carry on where we were
+            tp = self._tp(p)
+            if tp in self.aligner.fetched:
+                self.consumer.seek(tp, self.aligner.fetched[tp])
+        states, forests = self.store.load(new, self.topics.events) if new else ({}, None)
+        if forests is not None:
+            restore_forests(self.detector, forests)
+        if states:
+            restore_partitions(self.detector, states.values())
+        for p in new:
+            tp = self._tp(p)
+            state = states.get(p)
+            if state is not None:
+                offset = state["stream_offsets"]["offset"]
+                self.consumer.seek(tp, offset)
+                self.aligner.track(tp, offset)
+            else:
+                self.aligner.track(tp, None)
+                self._unknown_position.add(tp)
+        if not self._facts_started:
+            self._start_facts(states.values())
+        self.owned = set(partitions)
+        self.assigned_once = True
+        self.metrics.partitions.labels(PROCESSOR).set(len(self.owned))
+        log.info("assigned events partitions %s (restored %s, kept %s, dropped %s)", sorted(partitions),
+                 sorted(states), sorted(kept), sorted(lost),
+                 extra={"fields": {"partitions": sorted(partitions), "restored": sorted(states),
+                                   "principals": len(self.detector.principals)}})
+
+    def _drop(self, partitions: set[int]) -> None:
+        if not partitions:
+            return
+        n = forget(self.detector, lambda key: self.owner_of(key) in partitions)
+        self.aligner.forget([self._tp(p) for p in partitions])
+        log.info("handed over events partitions %s (%d principals)", sorted(partitions), n)
+
+    def _start_facts(self, states) -> None:
+        """Read every facts partition from where the restored state left it (the earliest of
+        them: facts noted twice change nothing), or from the beginning."""
+        from kafka import TopicPartition
+
+        count = partition_count(self.facts, self.topics.facts)
+        tps = [TopicPartition(self.topics.facts, q) for q in range(count)]
+        self.facts.assign(tps)
+        positions: dict[int, int] = {}
+        for state in states:
+            for q, pos in state["stream_offsets"]["facts"].items():
+                q = int(q)
+                positions[q] = min(pos, positions.get(q, pos))
+        for tp in tps:
+            if tp.partition in positions:
+                self.facts.seek(tp, positions[tp.partition])
+                self.aligner.track(tp, positions[tp.partition])
+            else:
+                self.facts.seek_to_beginning(tp)
+                self.aligner.track(tp, None)
+                self._unknown_position.add(tp)
+        self._facts_started = True
+
+    # --- per batch -------------------------------------------------------------------------
+
+    def step(self, timeout_ms: int = 500) -> int:
+        """Poll once, align, detect, produce alerts, maybe snapshot. Returns records consumed."""
+        polled = self.consumer.poll(timeout_ms=timeout_ms, max_records=self.config.max_poll_records)
+        started = time.perf_counter()
+        facts_polled = self.facts.poll(timeout_ms=0, max_records=self.config.max_poll_records) \
+            if self._facts_started else {}
+        self._resolve_positions()
+        n = 0
+        for tp, records in list(polled.items()) + list(facts_polled.items()):
+            if tp.topic == self.topics.events and tp.partition not in self.owned:
+                continue  # fetched before a revocation
+            self.aligner.add(tp, self._decode(tp, records))
+            n += len(records)
+        self._pause_far_ahead()
+        released = self.aligner.release(self._caught_up(), self._paused)
+        if released:
+            self._process(released)
+        elif n == 0 and self._since_snapshot == 0:
+            self._snapshot_at = time.monotonic()  # idle: nothing new to save
+        self.metrics.held_back.set(sum(len(b) for b in self.aligner.buffers.values()))
+        if n or released:
+            self.metrics.batch_seconds.labels(PROCESSOR).observe(time.perf_counter() - started)
+            self.metrics.batch_records.labels(PROCESSOR).observe(len(released))
+        self._update_lag()
+        if self._snapshot_due():
+            self.checkpoint(self.owned)
+        return n
+
+    def _decode(self, tp, records) -> list[tuple[int, int, Any]]:
+        entries = []
+        last_ts = self.aligner.high.get(tp, _NO_TS)
+        for record in records:
+            try:
+                event = decode_event(record.value)
+            except BadRecord as bad:
+                origin = f"{tp.topic}/{tp.partition}/{record.offset}"
+                entries.append((record.offset, last_ts, _Bad(bad.reason, bad.detail, record.value or b"", origin)))
+                continue
+            last_ts = event["ts"]
+            entries.append((record.offset, last_ts, event))
+        return entries
+
+    def _process(self, released) -> None:
+        facts, events, bad = [], [], []
+        facts_topic = self.topics.facts
+        for _, _, item, tp in released:
+            if type(item) is _Bad:
+                if tp.topic != facts_topic:  # the same record is dead-lettered by its events owner
+                    bad.append(item)
+            elif tp.topic == facts_topic:
+                facts.append(item)
+            else:
+                events.append(item)
+        table, rejected = events_table(events)
+        for index, detail in rejected:
+            event = events[index]
+            bad.append(_Bad("bad-event", detail, event, str(event.get("origin") or "?")))
+        if facts:
+            facts_table, _ = events_table(facts)
+            self.detector.observe_facts(facts_table)
+        alerts = self.detector.process(table)
+        for item in bad:
+            value, headers = dead_letter(item.raw, item.reason, item.detail, item.origin, PROCESSOR, None)
+            self.producer.send(self.topics.dlq, value=value, headers=headers)
+            self.metrics.dead_lettered.labels(PROCESSOR, "unknown", item.reason).inc()
+        self._send_alerts(alerts)
+        if alerts or bad:
+            self.producer.flush()
+        self.dead_letters += len(bad)
+        self.events += table.num_rows
+        self._since_snapshot += table.num_rows + len(facts)
+        if table.num_rows:
+            counts = pc.value_counts(table.column("source"))
+            for item in counts.to_pylist():
+                self.metrics.consumed.labels(PROCESSOR, item["values"]).inc(item["counts"])
+        self.metrics.state_principals.set(len(self.detector.principals))
+        self.metrics.state_tokens.set(len(self.detector.tokens))
+        if self.detector.watermark is not None:
+            self.metrics.watermark_lag.set(time.time() - self.detector.watermark / 1e6)
+
+    def _send_alerts(self, alerts: list[dict]) -> None:
+        for alert in alerts:
+            try:
+                Alert.model_validate(alert)  # the contract is checked at the edge
+            except Exception as exc:  # noqa: BLE001 - never lose it: dead-letter it with the reason
+                value, headers = dead_letter(alert, "invalid-alert", str(exc), "detector", PROCESSOR, alert.get("token", {}).get("source"))
+                self.producer.send(self.topics.dlq, value=value, headers=headers)
+                continue
+            key = alert["alert"]["id"].encode()
+            self.producer.send(self.topics.alerts, key=key, value=encode_alert(alert))
+            self.metrics.alerts.labels(alert["severity"]).inc()
+            self.metrics.produced.labels(PROCESSOR, "alert", alert["token"]["source"]).inc()
+        self.alerts += len(alerts)
+
+    def _resolve_positions(self) -> None:
+        for tp in list(self._unknown_position):
+            consumer = self.facts if tp.topic == self.topics.facts else self.consumer
+            if tp.topic == self.topics.events and tp.partition not in self.owned:
+                self._unknown_position.discard(tp)
+                continue
+            position = consumer.position(tp)
+            if position is not None:
+                if tp not in self.aligner.next_offset:
+                    self.aligner.next_offset[tp] = position
+                    self.aligner.fetched[tp] = position
+                self._unknown_position.discard(tp)
+
+    def _inputs(self):
+        for p in self.owned:
+            yield self.consumer, self._tp(p)
+        if self._facts_started:
+            for tp in self.facts.assignment():
+                yield self.facts, tp
+
+    def _caught_up(self) -> dict:
+        out = {}
+        for consumer, tp in self._inputs():
+            high = consumer.highwater(tp)
+            fetched = self.aligner.fetched.get(tp)
+            out[tp] = high is not None and fetched is not None and fetched >= high
+        return out
+
+    def _pause_far_ahead(self) -> None:
+        limit = self.config.max_buffered_per_partition
+        for consumer, tp in self._inputs():
+            buffered = self.aligner.buffered(tp)
+            if tp not in self._paused and buffered >= limit:
+                consumer.pause(tp)
+                self._paused.add(tp)
+            elif tp in self._paused and buffered < limit // 2:
+                consumer.resume(tp)
+                self._paused.discard(tp)
+
+    def _update_lag(self) -> None:
+        for consumer, tp in self._inputs():
+            if tp.topic != self.topics.events:
+                continue
+            high = consumer.highwater(tp)
+            position = self.aligner.next_offset.get(tp)
+            if high is not None and position is not None:
+                self.metrics.lag.labels(PROCESSOR, tp.topic, str(tp.partition)).set(max(0, high - position))
+
+    def lag(self) -> int | None:
+        """Events not yet processed on the owned partitions (None: not known yet)."""
+        total = 0
+        for consumer, tp in self._inputs():
+            high = consumer.highwater(tp)
+            position = self.aligner.next_offset.get(tp)
+            if high is None or position is None:
+                return None
+            total += max(0, high - position)
+        return total
+
+    def idle(self) -> bool:
+        return self.assigned_once and not any(self.aligner.buffers.values()) and self.lag() == 0
+
+    # --- state -----------------------------------------------------------------------------
+
+    def _snapshot_due(self) -> bool:
+        if self._since_snapshot == 0:
+            return False
+        return (self._since_snapshot >= self.config.snapshot_every_events
+                or time.monotonic() - self._snapshot_at >= self.config.snapshot_interval_s)
+
+    def checkpoint(self, partitions: set[int], commit: bool = True) -> None:
+        """Snapshot the partitions with their offsets, wait for the acks, then commit."""
+        from kafka.structs import OffsetAndMetadata
+
+        started = time.perf_counter()
+        positions = self.aligner.positions()
+        offsets = {p: positions[self._tp(p)] for p in partitions if self._tp(p) in positions}
+        facts = {tp.partition: pos for tp, pos in positions.items() if tp.topic == self.topics.facts}
+        if offsets:
+            size = self.store.save(self.detector, offsets, facts, self.owner_of, self.topics.events)
+            self.producer.flush()
+            for p in offsets:
+                self.metrics.state_bytes.labels(str(p)).set(self.store.last_bytes.get(p, 0))
+            if commit:
+                try:
+                    self.consumer.commit({self._tp(p): OffsetAndMetadata(o, "", -1) for p, o in offsets.items()})
+                except Exception as exc:  # noqa: BLE001 - the snapshot holds the offsets; the commit only reports lag
+                    log.warning("offset commit failed (%s); the snapshot's offsets still apply", exc)
+            log.debug("snapshot of partitions %s: %d bytes", sorted(offsets), size)
+        self._since_snapshot = 0
+        self._snapshot_at = time.monotonic()
+        self.metrics.snapshot_seconds.observe(time.perf_counter() - started)
+
+    def finish(self, end_of_input: bool = False) -> None:
+        """Snapshot and commit; with `end_of_input` (--once) also let waiting incidents decide
+        the way a file replay ends (after the snapshot, so the stored state never has an end)."""
+        self.checkpoint(self.owned)
+        self._finished = True  # the revocation that closing triggers must not snapshot again
+        if end_of_input:
+            self._send_alerts(self.detector.flush())
+        self.producer.flush()
+
+    def close(self) -> None:
+        try:
+            self.consumer.unsubscribe()  # leave the group now; revocation was handled in finish()
+        except Exception:  # noqa: BLE001
+            pass
+        for closing in (lambda: self.consumer.close(autocommit=False), self.facts.close, self.store.close,
+                        self.producer.close):
+            try:
+                closing()
+            except Exception as exc:  # noqa: BLE001 - closing must go on
+                log.warning("while closing: %s", exc)
+
+
+def _listener_class():
+    from kafka import ConsumerRebalanceListener
+
+    class Listener(ConsumerRebalanceListener):
+        def __init__(self, processor: DetectProcessor):
+            self.processor = processor
+
+        def _parts(self, tps) -> set[int]:
+            return {tp.partition for tp in tps if tp.topic == self.processor.topics.events}
+
+        def on_partitions_revoked(self, revoked):
+            self.processor.on_revoked(self._parts(revoked))
+
+        def on_partitions_assigned(self, assigned):
+            self.processor.on_assigned(self._parts(assigned))
+
+        def on_partitions_lost(self, lost):
+            self.processor.on_lost(self._parts(lost))
+
+    return Listener
+
+
+def _Listener(processor: DetectProcessor):
+    return _listener_class()(processor)
+

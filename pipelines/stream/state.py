@@ -1,0 +1,313 @@
+"""Detector state on the compacted `tokenhawk.state` topic: one record per events partition.
+
+A record holds everything needed to continue a partition exactly where it was left:
+`detector.detect.snapshot` of the partition's principals (baselines, tokens, open incidents)
+plus the fleet-wide facts, the rows of its still-open 5-minute windows and the isolation-forest
+training rows gathered so far (neither is in the library snapshot, and both change alerts if
+lost), and the offsets the state corresponds to: the partition's next event offset and the
+position in every facts partition. Restoring a record and reading on from those offsets
+reproduces what an uninterrupted run would have done.
+
+The offsets live inside the record, so a crash between writing state and committing offsets
+can never pair state with the wrong position; group commits only report progress (lag).
+
+Record: key `events-<partition>`, value zlib(JSON), written to the state partition with the
+same number (when the state topic has as many partitions), so the latest value of a key is
+near the end of one partition and restore reads a few records, not the topic.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+import zlib
+from collections import defaultdict
+from typing import Any, Callable, Iterable
+
+import numpy as np
+import orjson
+
+from detector.detect import snapshot as detector_snapshot
+from detector.detect.engine import Detector
+
+log = logging.getLogger(__name__)
+
+FORMAT = 1
+_CODE_COLUMNS = ("tok", "prin", "pop", "ip", "ua", "act", "ns")
+
+
+def state_key(partition: int) -> bytes:
+    return f"events-{partition}".encode()
+
+
+# --- what a partition's record holds ----------------------------------------------------------
+
+
+def partition_state(detector: Detector, keep: Callable[[str], bool]) -> dict[str, Any]:
+    """The detector state of the principals `keep` selects, plus the shared facts except the
+    online-trained forests (see `forests_state`: they are large, fixed once trained, and would
+    otherwise be copied into every partition's record)."""
+    given = detector._given_forests
+    detector._given_forests = given | set(detector.forests)  # the library snapshot skips these
+    try:
+        data = detector_snapshot.snapshot(detector, keep)
+    finally:
+        detector._given_forests = given
+    shared = data["shared"]
+    # window_ewma is per principal although the library files it under shared: a partition
+    # carries only its own, so restoring it elsewhere cannot overwrite a live principal's value
+    shared["window_ewma"] = {k: v for k, v in shared["window_ewma"].items() if keep(k)}
+    data["stream"] = {"windows": _window_rows(detector, keep), "training": _training(detector)}
+    return data
+
+
+def forests_state(detector: Detector) -> dict[str, Any]:
+    """The online-trained isolation forests, as a state record of their own."""
+    data = detector_snapshot.snapshot(detector, lambda key: False)
+    return {"format": FORMAT, "forests": data["shared"]["forests"]}
+
+
+def restore_forests(detector: Detector, data: dict[str, Any]) -> None:
+    from detector.detect.snapshot import _forest_from_dict
+
+    for population, packed in data.get("forests", {}).items():
+        if population not in detector.forests:
+            detector.forests[population] = _forest_from_dict(packed)
+            detector.training.pop(population, None)
+
+
+def restore_partitions(detector: Detector, states: Iterable[dict[str, Any]]) -> None:
+    """Merge partition states into `detector` (several at once: their open-window rows are
+    interleaved back into the order they had in the process that wrote them)."""
+    states = list(states)
+    for data in states:
+        detector_snapshot.restore(detector, data)
+    rows = [data["stream"]["windows"] for data in states if data.get("stream")]
+    _restore_window_rows(detector, rows)
+    for data in states:
+        for population, packed in (data.get("stream") or {}).get("training", {}).items():
+            if population in detector.forests:
+                continue
+            rows_now = sum(len(a) for a in detector.training.get(population, []))
+            array = _unpack_array(packed)
+            if len(array) > rows_now:
+                detector.training[population] = [array]
+
+
+def forget(detector: Detector, drop: Callable[[str], bool]) -> int:
+    """Remove the principals `drop` selects (their partition moved to another instance), with
+    their tokens, open incidents and open-window rows; shared facts stay. Returns how many."""
+    keys = [k for k in detector.principals if drop(k)]
+    for key in keys:
+        principal = detector.principals.pop(key)
+        for tkey in principal.tokens:
+            detector.tokens.pop(tkey, None)
+            detector.incidents.pop(tkey, None)
+            detector.bursts.pop(tkey, None)
+    if keys:
+        dropped = {detector.codes[k] for k in keys if k in detector.codes}
+        for code in dropped:
+            detector.window_ewma.pop(code, None)
+        columns = detector.window_buffer.columns
+        if columns["prin"]:
+            prin = np.asarray(columns["prin"])
+            kept = ~np.isin(prin, list(dropped))
+            if not kept.all():
+                for values in columns.values():
+                    values[:] = np.asarray(values)[kept].tolist()
+    return len(keys)
+
+
+def _window_rows(detector: Detector, keep: Callable[[str], bool]) -> dict[str, Any]:
+    columns = detector.window_buffer.columns
+    n = len(columns["tok"])
+    if n == 0:
+        return {"n": 0}
+    names = detector.code_names
+    prin = np.asarray(columns["prin"], dtype=np.int64)
+    codes = np.unique(prin)
+    wanted = np.array([keep(names[c]) for c in codes], dtype=bool)
+    mask = np.isin(prin, codes[wanted])
+    if not mask.any():
+        return {"n": 0}
+    seq = np.nonzero(mask)[0]
+    coded = {c: np.asarray(columns[c], dtype=np.int64)[mask] for c in _CODE_COLUMNS}
+    used = np.unique(np.concatenate(list(coded.values())))
+    used = used[used >= 0]
+    out: dict[str, Any] = {"n": int(mask.sum()), "seq": seq.tolist(), "names": [names[c] for c in used]}
+    for c, values in coded.items():  # global codes → indexes into this record's own name list
+        out[c] = np.where(values >= 0, np.searchsorted(used, values), -1).tolist()
+    for c in columns:
+        if c not in coded:
+            out[c] = np.asarray(columns[c])[mask].tolist()
+    return out
+
+
+def _restore_window_rows(detector: Detector, parts: list[dict[str, Any]]) -> None:
+    merged: list[tuple[int, int, dict[str, Any]]] = []  # (seq, row index, part)
+    for part in parts:
+        if not part.get("n"):
+            continue
+        merged.extend((s, i, part) for i, s in enumerate(part["seq"]))
+    if not merged:
+        return
+    merged.sort(key=lambda item: item[0])
+    local_codes = {id(part): [detector._code(name) for name in part["names"]] for part in parts if part.get("n")}
+    append = detector.window_buffer.append
+    for _, i, part in merged:
+        codes = local_codes[id(part)]
+        for c in detector.window_buffer.columns:
+            value = part[c][i]
+            if c in _CODE_COLUMNS:
+                value = codes[value] if value >= 0 else -1
+            append[c](value)
+
+
+def _training(detector: Detector) -> dict[str, Any]:
+    return {pop: _pack_array(np.concatenate(arrays)) for pop, arrays in detector.training.items() if arrays}
+
+
+def _pack_array(array: np.ndarray) -> dict[str, Any]:
+    array = np.ascontiguousarray(array, dtype="<f4")
+    return {"shape": list(array.shape), "f4": base64.b64encode(array.tobytes()).decode()}
+
+
+def _unpack_array(packed: dict[str, Any]) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(packed["f4"]), dtype="<f4").reshape(packed["shape"]).copy()
+
+
+# --- the state topic ----------------------------------------------------------------------------
+
+
+def encode_record(data: dict[str, Any]) -> bytes:
+    return zlib.compress(detector_snapshot.dumps(data), 1)
+
+
+def decode_record(value: bytes) -> dict[str, Any]:
+    return orjson.loads(zlib.decompress(value))
+
+
+FORESTS_KEY = b"forests"
+
+
+class StateStore:
+    """Writes partition snapshots through a producer and reads the latest ones back."""
+
+    def __init__(self, config, topic: str, producer, reader_factory: Callable[[], Any], instance: str):
+        self.config = config
+        self.topic = topic
+        self.producer = producer
+        self._reader_factory = reader_factory
+        self._reader = None
+        self.instance = instance
+        self.forests_written: set[str] = set()
+        self.last_bytes: dict[int, int] = {}
+
+    def _state_partitions(self) -> int:
+        return len(self.producer.partitions_for(self.topic))
+
+    def _send(self, key: bytes, data: dict[str, Any], partition: int) -> int:
+        value = encode_record(data)
+        if len(value) > self.config.state_max_bytes:
+            raise ValueError(f"state record {key.decode()} is {len(value)} bytes, over kafka.state_max_bytes="
+                             f"{self.config.state_max_bytes}: raise it, or spread principals over more partitions")
+        self.producer.send(self.topic, key=key, value=value, partition=partition,
+                           headers=[("content-encoding", b"zlib+json")])
+        return len(value)
+
+    def save(self, detector: Detector, partitions: dict[int, int], facts: dict[int, int],
+             owner_of: Callable[[str], int], events_topic: str) -> int:
+        """Send the records of the owned partitions (the caller flushes); returns bytes sent."""
+        n_state = self._state_partitions()
+        total = 0
+        trained = set(detector.forests) - detector._given_forests
+        if trained - self.forests_written:
+            total += self._send(FORESTS_KEY, forests_state(detector), 0)
+            self.forests_written |= trained
+        written_at = time.time()
+        for partition, offset in sorted(partitions.items()):
+            data = partition_state(detector, lambda key, p=partition: owner_of(key) == p)
+            data["stream_offsets"] = {
+                "events_topic": events_topic, "partition": partition, "offset": offset,
+                "facts": {str(q): pos for q, pos in facts.items()},
+                "written_at": written_at, "instance": self.instance,
+            }
+            size = self._send(state_key(partition), data, partition % n_state)
+            self.last_bytes[partition] = size
+            total += size
+        return total
+
+    def load(self, partitions: Iterable[int], events_topic: str, timeout_s: float = 60.0) -> tuple[dict[int, dict[str, Any]], dict[str, Any] | None]:
+        """The latest record of each partition that has one (written for `events_topic`), and
+        the forests record if there is one."""
+        from kafka import TopicPartition
+
+        wanted: dict[bytes, Any] = {state_key(p): p for p in partitions}
+        if not wanted:
+            return {}, None
+        wanted[FORESTS_KEY] = "forests"
+        if self._reader is None:
+            self._reader = self._reader_factory()
+        reader = self._reader
+        n_state = len(reader.partitions_for_topic(self.topic) or ()) or self._state_partitions()
+        by_state_partition: dict[int, set[bytes]] = defaultdict(set)
+        for key, p in wanted.items():
+            by_state_partition[0 if key == FORESTS_KEY else p % n_state].add(key)
+        found: dict[Any, dict[str, Any]] = {}
+        for sp, keys in sorted(by_state_partition.items()):
+            tp = TopicPartition(self.topic, sp)
+            reader.assign([tp])
+            begin = reader.beginning_offsets([tp])[tp]
+            end = reader.end_offsets([tp])[tp]
+            latest: dict[bytes, bytes] = {}
+            window, stop = 2, end
+            while stop > begin and len(latest) < len(keys):
+                start = max(begin, stop - window)
+                for key, value in self._read_range(reader, tp, start, stop, timeout_s):
+                    if key in keys and key not in latest:
+                        latest[key] = value
+                stop, window = start, window * 4
+            for key, value in latest.items():
+                if value is not None:
+                    found[wanted[key]] = decode_record(value)
+        forests = found.pop("forests", None)
+        states = {}
+        for p, data in found.items():
+            offsets = data.get("stream_offsets") or {}
+            if data.get("format") != detector_snapshot.FORMAT or offsets.get("events_topic") != events_topic:
+                log.warning("ignoring state record events-%s: written for topic %s, format %s", p,
+                            offsets.get("events_topic"), data.get("format"))
+                continue
+            states[p] = data
+        if forests is not None:
+            self.forests_written |= set(forests.get("forests", {}))
+        return states, forests
+
+    @staticmethod
+    def _read_range(reader, tp, start: int, stop: int, timeout_s: float) -> list[tuple[bytes, bytes]]:
+        """Records of [start, stop), newest first."""
+        reader.seek(tp, start)
+        out = []
+        deadline = time.monotonic() + timeout_s
+        quiet_since = time.monotonic()
+        while reader.position(tp) < stop:
+            now = time.monotonic()
+            if now > deadline:
+                raise TimeoutError(f"reading state {tp.topic}[{tp.partition}] {start}..{stop} took over {timeout_s:.0f}s")
+            records = reader.poll(timeout_ms=500).get(tp, [])
+            if not records:
+                if now - quiet_since > 3.0:  # the rest of the range was compacted away
+                    break
+                continue
+            quiet_since = now
+            for record in records:
+                if record.offset < stop:
+                    out.append((record.key, record.value))
+        out.reverse()
+        return out
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
