@@ -37,6 +37,7 @@ COMMAND_MODULES = [
     "pipelines.commands.detect",
     "pipelines.commands.demo",
     "pipelines.commands.train",
+    "pipelines.commands.stream",
     "pipelines.commands.notify",
 ]
 
