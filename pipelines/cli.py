@@ -39,6 +39,9 @@ COMMAND_MODULES = [
     "pipelines.commands.train",
     "pipelines.commands.stream",
     "pipelines.commands.notify",
+    "pipelines.commands.es",
+    "pipelines.commands.kibana",
+    "pipelines.commands.investigate",
 ]
 
 

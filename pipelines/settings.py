@@ -29,6 +29,7 @@ from pydantic_settings import (
 
 from detector.config import DetectorConfig
 from detector.notify.config import NotifyConfig
+from detector.search.config import ElasticsearchConfig
 from detector.errors import ConfigError
 
 from .stream.config import KafkaConfig
@@ -49,6 +50,7 @@ class Settings(BaseSettings):
 
     detector: DetectorConfig = DetectorConfig()
     notify: NotifyConfig = NotifyConfig()
+    elasticsearch: ElasticsearchConfig = ElasticsearchConfig()
     kafka: KafkaConfig = KafkaConfig()
 
     @classmethod
