@@ -84,6 +84,7 @@ class AwsTraffic:
         name = f"botocore-session-{issue // US}" if sdk == "boto3" else str(issue * 1000 + rng.randint(0, 999))
         sess = new_session(rng, role, issue, name, web_identity_provider=cloud.oidc_provider)
         pod.state["aws"] = sess
+        pod.state.setdefault("aws_hist", []).append(sess)
         if issue >= world.start:
             self.assume_web_identity(rng, issue, sess, ns, sa, nat_ip(world, pod.node), sdk_ua(sdk, "sts"))
         return sess

@@ -37,7 +37,7 @@ def build_world(seed: int, start_us: int, days: int, scale: float) -> World:
 
         world.workloads[spec.name] = Workload(spec, sa)
     ci = new_sa(world, "platform-ci", "gha-deployer", "manual")
-    ci.principal.rbac = ("cluster", "gha-deployer-edit", "edit")
+    ci.principal.rbac = ("cluster", "gha-deployer", "cluster-admin")  # over-privileged, as CI accounts often are
     ci.principal.subject = 'ServiceAccount "gha-deployer/platform-ci"'
     for ns, name in catalog.PASSIVE_SAS:
         new_sa(world, ns, name)

@@ -114,7 +114,10 @@ class GcpTraffic:
             if r < 0.45:
                 self.storage(rng, t, auth, ip, STORAGE_UA, "create", "acme-raw-events", f"{date}/events-{rng.randint(1, 9999):04d}.avro", tok)
             elif r < 0.6:
-                self.storage(rng, t, auth, ip, STORAGE_UA, "get", "acme-raw-events", f"{date}/events-{rng.randint(1, 9999):04d}.avro", tok)
+                # a few reads hit the archive bucket the key has no grant on
+                bucket = "acme-raw-archive" if rng.random() < 0.01 else "acme-raw-events"
+                self.storage(rng, t, auth, ip, STORAGE_UA, "get", bucket, f"{date}/events-{rng.randint(1, 9999):04d}.avro",
+                             tok, granted=bucket == "acme-raw-events")
             elif r < 0.7:
                 self.storage(rng, t, auth, ip, STORAGE_UA, "list", "acme-raw-events", None, tok)
             elif r < 0.85:
@@ -190,6 +193,7 @@ class GcpTraffic:
             service, method, name, perm = rng.choice(reads)
             self.audit.entry(rng, t, auth=auth, ip=job.ip, ua=TERRAFORM_UA, service=service, method=method,
                              resource_name=name, permission=perm, permission_type="ADMIN_READ",
+                             granted=not (method.startswith("v1.compute") and rng.random() < 0.3),
                              resource={"type": "audited_resource", "labels": {"method": method, "project_id": self.project, "service": service}},
                              token_id=tok)
         if rng.random() < 0.25:

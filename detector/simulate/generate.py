@@ -122,7 +122,8 @@ def generate(
             progress(day + 1, days)
     out.flush(None)
 
-    labels: list[Label] = injector.labels() + benign.labels(world) + injector.cloud_benign_labels()
+    used = {token for pairs in out.token_days.values() for token, _ in pairs}
+    labels: list[Label] = injector.labels() + benign.labels(world, used)
     doc = {
         "seed": seed,
         "start": iso_micro(world.start),

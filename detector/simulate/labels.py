@@ -17,7 +17,7 @@ class Label:
     id: str
     kind: str
     malicious: bool
-    source: str  # k8s | aws | gcp | azure | multi
+    source: str | None  # k8s | aws | gcp | azure; None when a change spans sources (see details)
     principal: str | None
     principals: list[str]
     token_ids: list[str]
