@@ -93,7 +93,7 @@ def generate(
     (out_dir / "labels.json").unlink(missing_ok=True)
 
     world = build_world(seed, to_us(start), days, scale)
-    out = Output(out_dir, world.start, seed)
+    out = Output(out_dir, world.start, seed, world.end)
     k8s = K8sAudit(world, out)
     trail = CloudTrail(world, out)
     gcp = GcpAudit(world, out)

@@ -61,6 +61,7 @@ class K8sAudit:
         self._orefs: dict[tuple, dict] = {}
         self._uris: dict[tuple, str] = {}
         self.leaked_tokens: list[str] = []  # fake token values written into responseObjects
+        self.world_end = world.end - 1
 
     def new_day(self) -> None:
         self._orefs.clear()
@@ -185,6 +186,7 @@ class K8sAudit:
             ann = principal.deny()
         else:
             ann = principal.allow(ns)
+        asked_ann = extra_ann
         if code >= 400:
             extra_ann = None  # nothing was issued
         if extra_ann or (caller.iat is not None and ts - caller.iat > 3607 * US):
@@ -213,6 +215,7 @@ class K8sAudit:
         ev["requestReceivedTimestamp"] = t0
         long_running = duration_us is not None
         end = ts + (duration_us if long_running and code < 300 else latency)
+        end = min(end, self.world_end)  # the capture ends: a watch still open is cut there
         ev["stageTimestamp"] = iso_micro(end)
         if ann:
             ev["annotations"] = ann
@@ -238,7 +241,7 @@ class K8sAudit:
             self.request(rng, end + int(rng.uniform(0.8, 3.0) * US), caller, verb, resource, ns=ns, name=name,
                          group=group, version=version, sub=sub, query=query, path=path, duration_us=duration_us,
                          level=level, request_object=request_object, response_object=response_object,
-                         extra_ann=extra_ann, base_errors=False, retries=retries - 1)
+                         extra_ann=asked_ann, base_errors=False, retries=retries - 1)
         return audit_id
 
     def unauthenticated(self, rng: random.Random, ts: int, ip: str, ua: str, verb: str, resource: str | None, *,
@@ -256,7 +259,7 @@ class K8sAudit:
             "requestReceivedTimestamp": iso_micro(ts), "stageTimestamp": iso_micro(ts + latency),
         }
         self.sink.add(ts + latency, orjson.dumps(ev))
-        self.out.note("k8s", ts, None)
+        self.out.note("k8s", ts + latency, None)
 
     def token_request(self, rng: random.Random, ts: int, caller: Caller, sa_ns: str, sa_name: str, jti: str, *,
                       audience: str = "https://kubernetes.default.svc", expiration_s: int = 3607,

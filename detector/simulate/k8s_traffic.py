@@ -17,7 +17,7 @@ from . import catalog
 from .activity import arrivals, hourly_factors, periodic
 from .k8s_audit import Caller, K8sAudit
 from .profiles import Op
-from .rand import lognormal_us
+from .rand import lognormal_us, uuid4
 from .timefmt import DAY, US
 from .world import ControlPlaneSA, Pod, Token, World
 
@@ -143,6 +143,10 @@ class WorkloadTraffic:
     def emit_op(self, rng: random.Random, ts: int, pod: Pod, op: Op, ua: str) -> None:
         ns, name = op_target(rng, op, pod, pod.namespace, self.resolver, ts)
         caller = self.callers.for_pod(pod, ts, ua)
+        if op.sub == "token" and op.verb == "create":  # a TokenRequest: the server mints a JTI
+            self.audit.token_request(rng, ts, caller, ns or pod.namespace, name, uuid4(rng), audience="vault",
+                                     expiration_s=600)
+            return
         code = None
         for fail_code, p in op.fail:
             if rng.random() < p:

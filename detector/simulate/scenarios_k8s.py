@@ -43,19 +43,25 @@ def step(rng: random.Random, t: int, lo: float = 1.0, hi: float = 15.0) -> int:
 
 def pick_victim_pod(world: World, rng: random.Random, ts: int, *, roles=("webapp", "worker"), stay_us: int = 0,
                     namespaces=catalog.APP_NAMESPACES) -> Pod:
-    pods = [p for p in alive_pods(world, ts, roles=roles, min_left_us=stay_us)
-            if p.namespace in namespaces and not p.workload.spec.stale_token and not p.workload.spec.introduced]
-    if not pods:
-        pods = [p for p in alive_pods(world, ts, min_left_us=stay_us) if not p.workload.spec.host_network]
+    """An application pod alive at `ts` that stays up as long as possible (up to `stay_us`)."""
+    for stay in (stay_us, stay_us // 4, 10 * MINUTE, 0):
+        pods = [p for p in alive_pods(world, ts, roles=roles, min_left_us=stay)
+                if p.namespace in namespaces and not p.workload.spec.stale_token and not p.workload.spec.introduced]
+        if pods:
+            return rng.choice(sorted(pods, key=lambda p: p.name))
+    pods = [p for p in alive_pods(world, ts) if not p.workload.spec.host_network]
     return rng.choice(sorted(pods, key=lambda p: p.name))
 
 
 def foothold_pod(world: World, rng: random.Random, ts: int, avoid: Pod | None) -> Pod:
     """A pod the intruder controls: an internet-facing application pod, not the victim's."""
-    pods = [p for p in alive_pods(world, ts, bound_only=False, min_left_us=90 * MINUTE)
-            if p.namespace in ("shop", "payments", "batch", "monitoring") and not p.workload.spec.host_network
-            and (avoid is None or p.workload is not avoid.workload)]
-    return rng.choice(sorted(pods, key=lambda p: p.name))
+    for stay in (90 * MINUTE, 10 * MINUTE, 0):
+        pods = [p for p in alive_pods(world, ts, bound_only=False, min_left_us=stay)
+                if p.namespace in ("shop", "payments", "batch", "monitoring") and not p.workload.spec.host_network
+                and (avoid is None or p.workload is not avoid.workload)]
+        if pods:
+            return rng.choice(sorted(pods, key=lambda p: p.name))
+    raise LookupError("no pod alive to act from")
 
 
 # ---------------------------------------------------------------------------------- s01
@@ -100,11 +106,14 @@ class StolenBoundToken(Scenario):
         t = step(rng, t, 2, 10)
         audit.request(rng, self.mark(t), caller, "list", "configmaps", ns=own, query="limit=500")
         audit.request(rng, self.mark(step(rng, t, 1, 4)), caller, "list", "pods", ns=own, query="limit=500", code=403)
-        if rng.random() < 0.5:  # comes back later with the same (now stale) token
+        if rng.random() < 0.5:  # comes back later with the same (by then stale) token
             t = t + int(rng.uniform(60, 240) * MINUTE)
             for name in secrets:
                 t = step(rng, t, 1, 6)
-                audit.request(rng, self.mark(t), caller, "get", "secrets", ns=own, name=name, base_errors=False)
+                if t < self.pod.gone:
+                    audit.request(rng, self.mark(t), caller, "get", "secrets", ns=own, name=name, base_errors=False)
+                else:  # the pod is gone meanwhile: its token no longer authenticates
+                    audit.unauthenticated(rng, t, self.ip, self.ua, "get", "secrets", ns=own, name=name)
 
 
 HOUR_US = 3600 * US

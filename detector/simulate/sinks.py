@@ -22,8 +22,9 @@ from .timefmt import DAY, HOUR, US, to_dt
 class Sink:
     source = ""
 
-    def __init__(self, root: Path, world_start: int, seed: int):
+    def __init__(self, root: Path, world_start: int, seed: int, world_end: int = 1 << 62):
         self.root = root
+        self.world_end = world_end
         self.world_start = world_start
         self.seed = seed
         self.buffer: list[tuple[int, int, object, bytes]] = []
@@ -37,6 +38,8 @@ class Sink:
     def add(self, ts: int, data: bytes, route: object = None) -> None:
         if ts < self.flushed_until:
             raise AssertionError(f"{self.source}: record at {ts} after its file was written")
+        if ts >= self.world_end:
+            return  # after the capture window
         self.seq += 1
         self.buffer.append((ts, self.seq, route, data))
 
@@ -61,7 +64,7 @@ class Sink:
         raise NotImplementedError
 
     def _file_hash(self, *parts: object) -> str:
-        digest = hashlib.blake2b(repr((self.seed,) + parts).encode(), digest_size=12).digest()
+        digest = hashlib.blake2b(repr((self.seed,) + parts).encode(), digest_size=16).digest()
         alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
         return "".join(alphabet[b % len(alphabet)] for b in digest)[:16]
 
@@ -140,12 +143,13 @@ class AzureSink(Sink):
 class Output:
     """All sinks plus the counters the summary and the labels report."""
 
-    def __init__(self, root: Path, world_start: int, seed: int):
-        self.k8s = K8sSink(root, world_start, seed)
-        self.aws = CloudTrailSink(root, world_start, seed)
-        self.gcp = GcpSink(root, world_start, seed)
-        self.azure = AzureSink(root, world_start, seed)
+    def __init__(self, root: Path, world_start: int, seed: int, world_end: int):
+        self.k8s = K8sSink(root, world_start, seed, world_end)
+        self.aws = CloudTrailSink(root, world_start, seed, world_end)
+        self.gcp = GcpSink(root, world_start, seed, world_end)
+        self.azure = AzureSink(root, world_start, seed, world_end)
         self.world_start = world_start
+        self.world_end = world_end
         self.records: Counter[str] = Counter()
         self.events: Counter[str] = Counter()
         self.token_days: dict[str, set[tuple[str, int]]] = defaultdict(set)
@@ -156,6 +160,8 @@ class Output:
 
     def note(self, source: str, ts: int, token_id: str | None, *, final: bool = True) -> None:
         """Count one record; `final` records are the requests a normalizer keeps."""
+        if ts >= self.world_end:
+            return
         self.records[source] += 1
         if final:
             self.events[source] += 1
