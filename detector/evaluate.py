@@ -102,8 +102,8 @@ def _matches(alert: dict, scenario: dict) -> bool:
     if source and token["source"] != source:
         return False
     tokens = set(scenario.get("token_ids") or [])
-    principal = scenario.get("principal")
-    if not (token["id"] in tokens or (principal and principal in ("*", token["principal"]))):
+    principals = set(scenario.get("principals") or []) | ({scenario["principal"]} if scenario.get("principal") else set())
+    if not (token["id"] in tokens or "*" in principals or token["principal"] in principals):
         return False
     start, end = _us(scenario["start"]), _us(scenario["end"]) + MATCH_SLACK_US
     return _us(alert["first_seen"]) <= end and _us(alert["last_seen"]) >= start
@@ -114,9 +114,11 @@ def evaluate(alerts: list[dict], labels: dict[str, Any], token_days: int) -> Eva
     severity_rank = {"low": 0, "medium": 1, "high": 2, "critical": 3}
     results = []
     alert_is_true: dict[str, bool] = {a["alert"]["id"]: False for a in alerts}
+    # malicious scenarios first: an alert that catches an attack is not also a benign false alarm
+    malicious_hits = {a["alert"]["id"] for s in scenarios if s.get("malicious", True) for a in alerts if _matches(a, s)}
     for scenario in scenarios:
         malicious = bool(scenario.get("malicious", True))
-        matched = [a for a in alerts if _matches(a, scenario)]
+        matched = [a for a in alerts if _matches(a, scenario) and (malicious or a["alert"]["id"] not in malicious_hits)]
         result = ScenarioResult(scenario["id"], scenario.get("kind", scenario["id"]), malicious, bool(matched),
                                 [a["alert"]["id"] for a in matched])
         if matched:

@@ -91,7 +91,7 @@ class _Burst:
     """Short-term per-token memory for the burst rules (created only when needed)."""
 
     secret_ns: dict[str, int] = field(default_factory=dict)
-    authz: deque = field(default_factory=deque)
+    authz: dict[str, int] = field(default_factory=dict)  # distinct denied action|namespace → last time
     recon: dict[str, int] = field(default_factory=dict)
     fired: set = field(default_factory=set)
 
@@ -396,7 +396,9 @@ class Detector:
             signals.append(rules.dormant_token(token.kind, (ts - token.last_seen) / DAY_US, us_to_iso(token.last_seen)))
         # where from
         network_signal = None
-        if ip and not internal and not (pod_ip and ip == pod_ip):
+        born_here = token.parent is not None and token.parent[4] is not None and ip is not None \
+            and network_of(token.parent[4]) == net  # e.g. an IRSA key used from the NAT it was issued through
+        if ip and not internal and not (pod_ip and ip == pod_ip) and not born_here:
             wide = wide_network_of(ip)
             if source == "k8s" and ip_cls == "public" and not b.public:
                 network_signal = rules.external_k8s(ip, p.principal, sorted(b.wide_nets)[:3] or sorted(b.nets)[:3],
@@ -414,9 +416,13 @@ class Detector:
         # lineage: who made this credential
         if new_token and token.parent is not None:
             via, issuer, _, born, _ = token.parent
-            if source == "k8s" and not issuer.startswith("system:node:") and issuer != e["principal"]:
+            # kubelets and kube-controller-manager mint tokens for others by design; a service
+            # account or a person doing it is not the normal path
+            control_plane = issuer.startswith("system:") and not issuer.startswith("system:serviceaccount:")
+            if source == "k8s" and not control_plane and issuer != e["principal"]:
                 signals.append(rules.minted_by_other(issuer))
-            elif network_signal is not None and issuer != e["principal"] and ts - born < DAY_US:
+            elif network_signal is not None and issuer != e["principal"] and ts - born < DAY_US \
+                    and classify(via).category == "credential-create":
                 signals.append(rules.fresh_credential(issuer, via, (ts - born) / 60e6))
         # which program
         if family is not None and family not in b.uas:
@@ -425,7 +431,8 @@ class Detector:
         # what
         if action not in b.actions:
             other = e["lineage_principal"] if info.category == "token-mint" and e["lineage_principal"] != e["principal"] else None
-            signals.append(rules.new_action(action, info, action in peer.actions, namespace, other))
+            signals.append(rules.new_action(action, info, action in peer.actions, namespace, other,
+                                            writer=b.writes > 0))
         if namespace and namespace not in b.namespaces and b.namespaces and source == "k8s":
             signals.append(rules.new_namespace(namespace, sorted(b.namespaces)))
         if e["acting_as"] and f"impersonate:{e['acting_as']}" not in b.actions:
@@ -442,13 +449,14 @@ class Detector:
                     burst.fired.add("secrets")
                     signals.append(rules.secrets_across_namespaces(sorted(burst.secret_ns), sorted(b.secret_namespaces)))
         if self._is_authz_failure(e):
+            # enumeration is many *different* refused requests; a misconfigured client repeats one
             burst = self._burst(tkey)
-            burst.authz.append(ts)
-            while burst.authz and ts - burst.authz[0] > AUTHZ_BURST_US:
-                burst.authz.popleft()
-            if len(burst.authz) >= max(5, 3 * b.authz_failures + 3) and "authz" not in burst.fired:
+            burst.authz[f"{action}|{namespace}"] = ts
+            for key in [k for k, t in burst.authz.items() if ts - t > AUTHZ_BURST_US]:
+                del burst.authz[key]
+            if len(burst.authz) >= 5 and "authz" not in burst.fired:
                 burst.fired.add("authz")
-                signals.append(rules.authz_failure_burst(len(burst.authz), b.authz_failures))
+                signals.append(rules.authz_failure_burst(len(burst.authz), int(b.authz_failures)))
         if info.recon and action not in b.actions:
             burst = self._burst(tkey)
             burst.recon[action] = ts
@@ -495,6 +503,7 @@ class Detector:
         hour = (ts // HOUR_US) % 24
         day = ts // DAY_US
         acting = f"impersonate:{e['acting_as']}" if e["acting_as"] else None
+        denied = self._is_authz_failure(e)
         for b in (p, peer):
             b.events += 1
             b.last_seen = ts
@@ -517,6 +526,10 @@ class Detector:
                 remember(b.namespaces, namespace, ts, CAP_NAMESPACES)
             if info.category == "secret-read" and e["outcome"] != "failure":
                 remember(b.secret_namespaces, namespace or "*", ts, CAP_NAMESPACES)
+            if denied:
+                b.authz_failures += 1
+            if e["read_only"] is False and e["outcome"] != "failure":
+                b.writes += 1
 
     def _suppress(self, signals: list[Signal], e: dict[str, Any], ip: str | None) -> list[Signal]:
         rules_ = self.config.suppressions

@@ -18,11 +18,29 @@ EVENT_ID_SAMPLE = 10
 CLOUD_PROVIDERS = {"aws": "aws", "gcp": "gcp", "azure": "azure"}
 
 
-def fuse(points: list[float]) -> float:
-    """Independent evidence compounds: 100·(1 − Π(1 − p/100))."""
+FAMILY_BONUS = 15.0  # how much more than its strongest member one family of evidence may weigh
+
+
+def family(kind: str) -> str:
+    """Signals that restate one fact count as one piece of evidence: every "never done this
+    action before" (new-action, new-rbac-change, new-exec, …) is the same kind of fact."""
+    return "new-action" if kind.startswith("new-") and kind not in ("new-network", "new-user-agent", "new-namespace",
+                                                                       "new-impersonation") else kind
+
+
+def fuse(points: list[float], kinds: list[str] | None = None) -> float:
+    """Independent evidence compounds: 100·(1 − Π(1 − p/100)) over families of evidence; inside a
+    family the same formula applies but capped at the strongest member + FAMILY_BONUS."""
+    groups: dict[str, list[float]] = {}
+    for i, p in enumerate(points):
+        groups.setdefault(family(kinds[i]) if kinds else str(i), []).append(min(max(p, 0.0), 100.0))
     remaining = 1.0
-    for p in points:
-        remaining *= 1.0 - min(max(p, 0.0), 100.0) / 100.0
+    for members in groups.values():
+        inside = 1.0
+        for p in members:
+            inside *= 1.0 - p / 100.0
+        combined = min(100.0 * (1.0 - inside), max(members) + FAMILY_BONUS)
+        remaining *= 1.0 - combined / 100.0
     return round(100.0 * (1.0 - remaining), 1)
 
 
@@ -84,7 +102,8 @@ class Incident:
 
     def score(self, shifted: set[str] | None = None) -> float:
         """Fused score; novelty signals whose value changed for much of the fleet count for nothing."""
-        return fuse([s.points for s in self.live_signals(shifted)])
+        live = self.live_signals(shifted)
+        return fuse([s.points for s in live], [s.kind for s in live])
 
     def live_signals(self, shifted: set[str] | None = None) -> list[Signal]:
         return [
@@ -105,7 +124,7 @@ class Incident:
     def to_alert(self, shifted: set[str] | None = None) -> dict[str, Any]:
         """The alert document (DESIGN.md's Alert contract)."""
         signals = sorted(self.live_signals(shifted), key=lambda s: (-s.points, s.ts))
-        score = fuse([s.points for s in signals])
+        score = fuse([s.points for s in signals], [s.kind for s in signals])
         techniques = sorted({t for s in signals for t in s.techniques})
         top_ip = self.ips.most_common(1)[0][0] if self.ips else None
         top_ua = self.uas.most_common(1)[0][0] if self.uas else None

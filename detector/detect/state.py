@@ -88,7 +88,8 @@ class Baseline:
         "hod_mask",  # bit h set: active at hour-of-day h (UTC)
         "active_days",  # distinct days with activity (for hour-of-week confidence)
         "last_day",
-        "authz_failures",  # EWMA of authorization failures per active 5-minute window
+        "authz_failures",  # denied requests learned (403, AccessDenied, PERMISSION_DENIED…)
+        "writes",  # successful non-read requests learned
         "window_events",  # EWMA of events per active 5-minute window
         "members",  # peer groups: how many principals
     )
@@ -109,7 +110,8 @@ class Baseline:
         self.hod_mask = 0
         self.active_days = 0
         self.last_day = -1
-        self.authz_failures = 0.0
+        self.authz_failures = 0
+        self.writes = 0
         self.window_events = 0.0
         self.members = 0
 
