@@ -333,3 +333,27 @@ def test_cli_index_then_investigate_matches_the_files(es: Elasticsearch, cfg: El
     # the table view runs too
     shown = runner.invoke(app, ["investigate", stolen, "--events", str(events_file), "--alerts", str(alerts_file)])
     assert shown.exit_code == 0 and ATTACK_IP in shown.output
+
+
+def test_cli_spools_while_unreachable_and_flush_delivers(es: Elasticsearch, cfg: ElasticsearchConfig, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    setup(client_call(es), cfg)
+    alerts_file = tmp_path / "alerts.jsonl"
+    alerts_file.write_bytes(b"".join(orjson.dumps(_alert(f"cli-{i}", 1)) + b"\n" for i in range(5)))
+    for name, value in (("ALERTS_DATA_STREAM", cfg.alerts_data_stream), ("EVENTS_DATA_STREAM", cfg.events_data_stream),
+                        ("SPOOL_DIR", cfg.spool_dir), ("OUTAGE_WAIT_SECONDS", "0.5"), ("BACKOFF_INITIAL_SECONDS", "0.1")):
+        monkeypatch.setenv(f"TOKENHAWK_ELASTICSEARCH__{name}", value)
+    runner = CliRunner()
+    nowhere = "http://127.0.0.1:1"  # nothing listens there: as good as an outage
+    down = runner.invoke(app, ["es", "index", str(alerts_file), "--es-url", nowhere, "--no-setup", "-q"])
+    assert down.exit_code == 0, down.output
+    assert "5 alerts wait in the spool" in " ".join(down.output.split())
+    still_down = runner.invoke(app, ["es", "flush", "--es-url", nowhere, "--wait", "0.5"])
+    assert still_down.exit_code == 1 and "5 still pending" in " ".join(still_down.output.split())
+    back = runner.invoke(app, ["es", "flush", "--es-url", cfg.url[0]])
+    assert back.exit_code == 0, back.output
+    out = " ".join(back.output.split())
+    assert "5 created" in out and "0 still pending" in out
+    assert len(_all_docs(es, cfg.alerts_data_stream)) == 5
+    status = runner.invoke(app, ["es", "status", "--es-url", cfg.url[0]])
+    assert status.exit_code == 0 and "0 pending" in " ".join(status.output.split())

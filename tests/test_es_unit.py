@@ -193,8 +193,6 @@ class FakeCluster:
 
     def __call__(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         self.calls.append((method, path, copy.deepcopy(body)))
-        if path == "/_ilm/status":
-            return (200, {"operation_mode": "RUNNING"}) if self.ilm else (405, {"error": "Incorrect HTTP method"})
         if path.startswith("/_nodes/ingest"):
             types = ["set", "rename", "geoip"] if self.geoip else ["set"]
             return 200, {"nodes": {"n1": {"ingest": {"processors": [{"type": t} for t in types]}}}}
@@ -239,6 +237,9 @@ def test_setup_on_a_full_cluster_sends_these_requests() -> None:
     cfg = ElasticsearchConfig()
     report = setup(cluster, cfg)
     assert report.ilm and report.geoip and not report.warnings
+    # capability probes: a named policy (200/404 = ILM runs) and the nodes' ingest processors
+    assert [c[:2] for c in cluster.calls[:2]] == [("GET", "/_ilm/policy/tokenhawk.events-policy"),
+                                                  ("GET", "/_nodes/ingest?filter_path=nodes.*.ingest.processors")]
     writes = cluster.writes()
     assert list(writes) == [
         "/_ingest/pipeline/tokenhawk-geoip",
@@ -441,3 +442,22 @@ def test_api_error_status_is_retryable(tmp_path) -> None:
     client = ScriptedClient([ApiError("unavailable", _meta(503), {"error": "x"}), [201]])
     report = _sink(tmp_path, client).send([_alert("a")])
     assert report.created == 1 and report.attempts_failed == 1
+
+
+def test_docker_compose_wires_elasticsearch_and_kibana_to_tokenhawk() -> None:
+    import yaml
+    from pathlib import Path
+
+    compose = yaml.safe_load((Path(__file__).resolve().parents[1] / "docker-compose.yml").read_text())
+    services = compose["services"]
+    es, kibana, job = services["elasticsearch"], services["kibana"], services["tokenhawk-es-setup"]
+    assert es["image"].startswith("docker.elastic.co/elasticsearch/elasticsearch:")
+    assert kibana["image"].split(":")[-1] == es["image"].split(":")[-1], "Kibana and Elasticsearch versions match"
+    assert es["environment"]["discovery.type"] == "single-node"
+    assert "http://elasticsearch:9200" in kibana["environment"]["ELASTICSEARCH_HOSTS"]
+    assert kibana["depends_on"]["elasticsearch"]["condition"] == "service_healthy"
+    env = job["environment"]
+    assert env["TOKENHAWK_ELASTICSEARCH__URL"] == "http://elasticsearch:9200"
+    assert env["TOKENHAWK_ELASTICSEARCH__KIBANA__URL"] == "http://kibana:5601"
+    assert "tokenhawk es setup" in job["command"][-1] and "tokenhawk kibana import" in job["command"][-1]
+    ElasticsearchConfig(url=env["TOKENHAWK_ELASTICSEARCH__URL"], kibana={"url": env["TOKENHAWK_ELASTICSEARCH__KIBANA__URL"]})

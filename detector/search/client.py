@@ -53,6 +53,14 @@ def make_client(config: ElasticsearchConfig, url: str | None = None) -> Elastics
     return Elasticsearch(**kwargs)
 
 
+def quiet_client_logs() -> None:
+    """The client logs every failed request to a node at WARNING; tokenhawk reports outages itself."""
+    import logging
+
+    logging.getLogger("elastic_transport.node_pool").setLevel(logging.ERROR)
+    logging.getLogger("elastic_transport.transport").setLevel(logging.ERROR)
+
+
 def is_transient(exc: BaseException) -> bool:
     """Connection errors, timeouts and 429/5xx answers: worth another attempt."""
     if isinstance(exc, ApiError):

@@ -2,7 +2,7 @@
 
 Steps, each reported as created / updated / unchanged / skipped:
 
-1. Ask what the cluster can do: ILM (`GET _ilm/status`) and the ingest processors of every node
+1. Ask what the cluster can do: ILM (`GET _ilm/policy/<name>`) and the ingest processors of every node
    (`GET _nodes/ingest`). A cluster without ILM (OpenSearch, the Maven-assembled test node, a
    cluster where the user lacks `read_ilm`) gets the templates without `index.lifecycle.name`
    and a warning that retention is not managed; without the `geoip` processor there is no GeoIP
@@ -29,7 +29,7 @@ from elasticsearch import ApiError, Elasticsearch
 
 from .client import EsUnavailable, SearchError, describe, is_transient
 from .config import ElasticsearchConfig, stream_parts
-from .templates import MANAGED_BY, Resource, resources
+from .templates import MANAGED_BY, Resource, policy_name, resources
 
 Call = Callable[..., tuple[int, Any]]
 
@@ -95,14 +95,19 @@ def _error_text(body: Any) -> str:
     return str(body)[:300]
 
 
-def detect_ilm(call: Call) -> tuple[bool, str]:
-    status, body = call("GET", "/_ilm/status")
-    if status == 200:
-        return True, f"ILM is available (operation mode {body.get('operation_mode', '?')})"
+def detect_ilm(call: Call, policy: str = "tokenhawk.events-policy") -> tuple[bool, str]:
+    """Does the cluster run ILM? Asks for one named policy: 200 or 404 means the API is there.
+
+    (Not `GET _ilm/status` or `GET _ilm/policy`: on a node without ILM those paths answer 405,
+    which the client's node pool takes for a dead node; a named policy answers 400.)
+    """
+    status, body = call("GET", f"/_ilm/policy/{policy}")
+    if status in (200, 404):
+        return True, "ILM is available"
     if status in (401, 403):
-        return False, (f"cannot read ILM status (HTTP {status}: {_error_text(body)}); grant the `read_ilm` and "
+        return False, (f"cannot read ILM policies (HTTP {status}: {_error_text(body)}); grant the `read_ilm` and "
                        "`manage_ilm` cluster privileges to manage retention")
-    return False, f"this cluster has no ILM (GET _ilm/status → HTTP {status}: {_error_text(body)})"
+    return False, f"this cluster has no ILM (GET _ilm/policy/{policy} → HTTP {status}: {_error_text(body)})"
 
 
 def detect_processors(call: Call) -> set[str] | None:
@@ -143,7 +148,7 @@ def _own_fingerprint(resource: Resource) -> str:
 
 def setup(call: Call, config: ElasticsearchConfig, *, dry_run: bool = False) -> SetupReport:
     report = SetupReport()
-    report.ilm, report.ilm_detail = detect_ilm(call)
+    report.ilm, report.ilm_detail = detect_ilm(call, policy_name(config, config.events_data_stream))
     if not report.ilm:
         report.warnings.append(
             f"{report.ilm_detail}. Installed without lifecycle policies: data streams grow until you delete old "

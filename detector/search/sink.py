@@ -320,10 +320,14 @@ class EventSink:
 
     def send_table(self, table: pa.Table, report: EventReport | None = None,
                    on_progress: Callable[[int], None] | None = None) -> EventReport:
-        """Index an events table (in-memory schema, int64 µs `ts`)."""
-        columns = [table.column(name).to_pylist() for name in FIELDS]
-        rows = (dict(zip(FIELDS, values)) for values in zip(*columns))
-        return self.send(rows, report=report, on_progress=on_progress)
+        """Index an events table (in-memory schema, int64 µs `ts`), converted to rows a slice at a time."""
+        def rows() -> Iterator[dict[str, Any]]:
+            for offset in range(0, table.num_rows, 10_000):
+                part = table.slice(offset, 10_000)
+                columns = [part.column(name).to_pylist() for name in FIELDS]
+                for values in zip(*columns):
+                    yield dict(zip(FIELDS, values))
+        return self.send(rows(), report=report, on_progress=on_progress)
 
     def send(self, rows: Iterable[dict[str, Any]], report: EventReport | None = None,
              on_progress: Callable[[int], None] | None = None) -> EventReport:
@@ -331,12 +335,15 @@ class EventSink:
         if not self.config.events.enabled:
             return report
         counted = _Counting(rows)
+        base = report.rows  # a report may add up several calls (one per file batch)
         for chunk in self._chunks(event_actions(counted, self.config, self.selector)):
             self._index(chunk, report)
             if on_progress is not None:
-                on_progress(counted.n - report.rows)
-            report.rows = counted.n
-        report.rows = counted.n
+                on_progress(base + counted.n - report.rows)
+            report.rows = base + counted.n
+        if on_progress is not None and base + counted.n > report.rows:
+            on_progress(base + counted.n - report.rows)
+        report.rows = base + counted.n
         report.skipped = {k: v for k, v in self.selector.skipped.items() if v}
         return report
 

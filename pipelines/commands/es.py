@@ -16,6 +16,7 @@ from rich.table import Table
 from detector.errors import InputError
 from detector.event_files import read_events
 from detector.search import AlertReport, AlertSink, EventReport, EventSink, make_client
+from detector.search.client import quiet_client_logs
 from detector.search.config import ElasticsearchConfig
 from detector.search.setup import SetupReport, client_call, setup
 
@@ -34,6 +35,7 @@ STATUS_STYLE = {"created": "green", "updated": "yellow", "rolled-over": "yellow"
 
 
 def _settings(config: Optional[Path], spool_dir: Optional[Path] = None) -> ElasticsearchConfig:
+    quiet_client_logs()
     cfg = load_settings(config).elasticsearch
     if spool_dir is not None:
         cfg = cfg.model_copy(update={"spool_dir": str(spool_dir)})

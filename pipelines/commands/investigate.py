@@ -13,7 +13,10 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from detector.search import EsInvestigator, FileInvestigator, make_client
+from elasticsearch import ApiError, ConnectionError as EsConnectionError, ConnectionTimeout
+
+from detector.search import EsInvestigator, EsUnavailable, FileInvestigator, SearchError, make_client
+from detector.search.client import describe, quiet_client_logs
 from detector.search.queries import Investigator
 
 from ..alerts_out import SEVERITY_STYLE, print_alert_table
@@ -82,7 +85,8 @@ def print_story(story: dict[str, Any], limit_rows: int) -> None:
         return
     if s["events"]:
         console.print(
-            f"principal [bold]{escape(str(story['principal']))}[/] · {s['source']} {escape(str(s['tenant']))} · kind {s['kind']}"
+            f"principal [bold]{escape(str(story['principal']))}[/] · {s['source']}"
+            + (f" {escape(s['tenant'])}" if s["tenant"] else "") + f" · kind {s['kind']}"
             + (f" · pod {escape(s['bound_pod'])}" if s["bound_pod"] else "")
         )
         console.print(f"{s['events']:,} requests from {s['first_seen'][:19]} to {s['last_seen'][:19]} UTC, "
@@ -160,12 +164,19 @@ def investigate(
     Reads Elasticsearch (the data streams `tokenhawk es index` fills) unless --events/--alerts name files
     (e.g. the events.parquet and alerts.jsonl of `tokenhawk demo`).
     """
+    quiet_client_logs()
     if events or alerts:
         inv: Investigator = FileInvestigator.from_files(events, alerts)
     else:
         cfg = load_settings(config).elasticsearch
         inv = EsInvestigator(make_client(cfg, es_url), cfg)
-    story = gather(inv, token, limit=limit, since=since, until=until)
+    try:
+        story = gather(inv, token, limit=limit, since=since, until=until)
+    except ApiError as exc:
+        raise SearchError(f"Elasticsearch refused the query: {describe(exc)}") from None
+    except (EsConnectionError, ConnectionTimeout) as exc:
+        where = es_url or ",".join(load_settings(config).elasticsearch.url)
+        raise EsUnavailable(f"Elasticsearch unreachable at {where}: {describe(exc)}") from None
     if json_out:
         sys.stdout.buffer.write(orjson.dumps(story, option=orjson.OPT_INDENT_2) + b"\n")
         return
