@@ -39,11 +39,18 @@ _LATENCY_MS = {"get": 3.0, "list": 25.0, "create": 9.0, "update": 7.0, "patch": 
 class Caller:
     """Who sends a request: principal, the `user` object as logged, client IP, agent, token id."""
 
-    __slots__ = ("principal", "user", "sips", "ua", "token_id", "iat")
+    __slots__ = ("principal", "user", "sips", "ua", "token_id", "iat", "head")
 
     def __init__(self, principal: K8sPrincipal, user: dict, ip: str, ua: str, token_id: str | None, iat: int | None = None):
         self.principal, self.user, self.sips, self.ua = principal, user, [ip], ua
         self.token_id, self.iat = token_id, iat
+        # the user/sourceIPs/userAgent members, serialized once for all of this caller's events
+        self.head = (',"user":' + orjson.dumps(user).decode() + ',"sourceIPs":' + orjson.dumps([ip]).decode()
+                     + ',"userAgent":' + orjson.dumps(ua).decode())
+
+
+def _json(obj: Any) -> str:
+    return orjson.dumps(obj).decode()
 
 
 def fake_jwt(rng: random.Random, claims: dict[str, Any]) -> str:
@@ -60,12 +67,16 @@ class K8sAudit:
         self.debug_window = world.changes.get("token_debug_logging")
         self._orefs: dict[tuple, dict] = {}
         self._uris: dict[tuple, str] = {}
+        self._fragments: dict[tuple, str] = {}  # ',"objectRef":{...}' per object
+        self._ann_json: dict[tuple[int, str | None], str] = {}  # serialized shared annotation maps
+        self._status_json = {code: ',"responseStatus":' + _json(v) for code, v in _OK.items()}
         self.leaked_tokens: list[str] = []  # fake token values written into responseObjects
         self.world_end = world.end - 1
 
     def new_day(self) -> None:
         self._orefs.clear()
         self._uris.clear()
+        self._fragments.clear()
 
     def rv(self, ts: int) -> int:
         return 48_000_000 + (ts - self.world.start) // 20_000
@@ -174,67 +185,69 @@ class K8sAudit:
         audit_id = uuid4(rng)
         if resource is None:
             uri = path
-            ref = None
+            oref = ""
         else:
+            key = (resource, ns, name, group, version, sub)
             uri = self.uri(resource, ns, name, group, version, sub)
-            ref = self.oref(resource, ns, name, group, version, sub)
+            oref = self._fragments.get(key)
+            if oref is None:
+                oref = ',"objectRef":' + _json(self.oref(resource, ns, name, group, version, sub))
+                self._fragments[key] = oref
         if query:
             uri = f"{uri}?{query}"
-        if apf_reject:
-            ann = principal.legacy_ann or None
-        elif code == 403:
-            ann = principal.deny()
-        else:
-            ann = principal.allow(ns)
         asked_ann = extra_ann
         if code >= 400:
             extra_ann = None  # nothing was issued
-        if extra_ann or (caller.iat is not None and ts - caller.iat > 3607 * US):
+        stale = caller.iat is not None and ts - caller.iat > 3607 * US
+        if apf_reject:
+            ann_key, ann = (id(principal), "\0apf"), principal.legacy_ann or None
+        elif code == 403:
+            ann_key, ann = (id(principal), "\0deny"), principal.deny()
+        else:
+            ann_key, ann = (id(principal), ns), principal.allow(ns)
+        if extra_ann or stale:
             ann = dict(ann or {})
-            if caller.iat is not None and ts - caller.iat > 3607 * US:
+            if stale:
                 ann["authentication.k8s.io/stale-token"] = (
                     f"subject: {principal.username}, seconds after warning threshold: {(ts - caller.iat) // US - 3607}")
             if extra_ann:
                 ann.update(extra_ann)
-            ann = dict(sorted(ann.items()))
+            ann_json = ',"annotations":' + _json(dict(sorted(ann.items())))
+        else:
+            ann_json = self._ann_json.get(ann_key)
+            if ann_json is None:  # principals live for the whole world: their maps can be cached
+                ann_json = ',"annotations":' + _json(ann) if ann else ""
+                self._ann_json[ann_key] = ann_json
         latency = lognormal_us(rng, _LATENCY_MS.get(verb, 5.0))
         t0 = iso_micro(ts)
-        ev: dict[str, Any] = {
-            "kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": level, "auditID": audit_id,
-            "stage": "ResponseComplete", "requestURI": uri, "verb": verb, "user": caller.user,
-            "sourceIPs": caller.sips, "userAgent": caller.ua,
-        }
-        if ref is not None:
-            ev["objectRef"] = ref
-        status = self.status(code, verb, resource, ns, name, group, sub, principal.username)
-        ev["responseStatus"] = status
-        if request_object is not None and level in ("Request", "RequestResponse"):
-            ev["requestObject"] = request_object
-        if response_object is not None and level == "RequestResponse" and code < 300:
-            ev["responseObject"] = response_object
-        ev["requestReceivedTimestamp"] = t0
         long_running = duration_us is not None
         end = ts + (duration_us if long_running and code < 300 else latency)
         end = min(end, self.world_end)  # the capture ends: a watch still open is cut there
-        ev["stageTimestamp"] = iso_micro(end)
-        if ann:
-            ev["annotations"] = ann
+        status = self._status_json.get(code)
+        if status is None:
+            status = ',"responseStatus":' + _json(self.status(code, verb, resource, ns, name, group, sub, principal.username))
+        req_body = resp_body = ""
+        if request_object is not None and level in ("Request", "RequestResponse"):
+            req_body = ',"requestObject":' + _json(request_object)
+        if response_object is not None and level == "RequestResponse" and code < 300:
+            resp_body = ',"responseObject":' + _json(response_object)
+        # members in the order the API server writes them
+        front = (f'{{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"{level}","auditID":"{audit_id}","stage":"')
+        middle = f'","requestURI":{_json(uri)},"verb":"{verb}"{caller.head}{oref}'
         out, sink = self.out, self.sink
         if verb in _WRITES and sub in _RR_SUBRESOURCES and resource not in _RR_SKIP:
-            early = {k: v for k, v in ev.items() if k not in ("responseStatus", "annotations", "responseObject")}
-            early["stage"] = "RequestReceived"
-            early["stageTimestamp"] = t0
-            if ann and caller.principal.legacy_ann:
-                early["annotations"] = caller.principal.legacy_ann
-            sink.add(ts, orjson.dumps(early))
+            legacy = ',"annotations":' + _json(principal.legacy_ann) if (ann_json and principal.legacy_ann) else ""
+            rr = (f'{front}RequestReceived{middle}{req_body},"requestReceivedTimestamp":"{t0}",'
+                  f'"stageTimestamp":"{t0}"{legacy}}}')
+            sink.add(ts, rr.encode())
             out.note("k8s", ts, caller.token_id, final=False)
+        tail = f'{status}{req_body}{resp_body},"requestReceivedTimestamp":"{t0}","stageTimestamp":"'
         if long_running and code < 300:
-            started = dict(ev)
-            started["stage"] = "ResponseStarted"
-            started["stageTimestamp"] = iso_micro(ts + latency)
-            sink.add(ts + latency, orjson.dumps(started))
+            started = f'{front}ResponseStarted{middle}{tail}{iso_micro(ts + latency)}"{ann_json}}}'
+            sink.add(ts + latency, started.encode())
             out.note("k8s", ts + latency, caller.token_id, final=False)
-        sink.add(end, orjson.dumps(ev))
+        line = f'{front}ResponseComplete{middle}{tail}{iso_micro(end)}"{ann_json}}}'
+        sink.add(end, line.encode())
         out.note("k8s", ts, caller.token_id)
         if code in (429, 503) and retries > 0:
             # client-go honours Retry-After and tries again

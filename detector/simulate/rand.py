@@ -84,6 +84,9 @@ def poisson(rng: random.Random, mean: float) -> int:
     return max(0, int(round(rng.gauss(mean, math.sqrt(mean)))))
 
 
-def lognormal_us(rng: random.Random, median_ms: float, sigma: float = 0.6) -> int:
-    """A server-side latency in microseconds (log-normal around `median_ms`)."""
-    return max(200, int(median_ms * 1000 * math.exp(rng.gauss(0.0, sigma))))
+_LOGNORMAL = [math.exp(random.Random(1).gauss(0.0, 0.6)) for _ in range(1024)]
+
+
+def lognormal_us(rng: random.Random, median_ms: float) -> int:
+    """A server-side latency in microseconds (log-normal, sigma 0.6, around `median_ms`)."""
+    return max(200, int(median_ms * 1000 * _LOGNORMAL[rng.getrandbits(10)]))

@@ -11,8 +11,10 @@ non-audit entries excluded) and the (token, day) pairs that carried traffic.
 
 from __future__ import annotations
 
+import bisect
 import gzip
 import hashlib
+from operator import itemgetter
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -44,21 +46,24 @@ class Sink:
         self.buffer.append((ts, self.seq, route, data))
 
     def flush(self, until: int | None = None) -> None:
-        self.buffer.sort(key=lambda r: (r[0], r[1]))
+        self.buffer.sort()  # (time, sequence) is unique: ties never reach the payload
         if until is None:
             ready, self.buffer = self.buffer, []
         else:
-            cut = 0
-            while cut < len(self.buffer) and self.buffer[cut][0] < until:
-                cut += 1
+            cut = bisect.bisect_left(self.buffer, until, key=itemgetter(0))
             ready, self.buffer = self.buffer[:cut], self.buffer[cut:]
             self.flushed_until = until
-        groups: dict[object, list[bytes]] = defaultdict(list)
-        for ts, _, route, data in ready:
-            groups[self.key(ts, route)].append(data)
+        groups = self.group(ready)
         for key in sorted(groups, key=str):
             path = self.write(key, groups[key])
             self.paths.append(path)
+
+    def group(self, ready: list[tuple[int, int, object, bytes]]) -> dict[object, list[bytes]]:
+        groups: dict[object, list[bytes]] = defaultdict(list)
+        key = self.key
+        for ts, _, route, data in ready:
+            groups[key(ts, route)].append(data)
+        return groups
 
     def write(self, key: object, items: list[bytes]) -> Path:
         raise NotImplementedError
@@ -76,6 +81,16 @@ class K8sSink(Sink):
 
     def key(self, ts: int, route: object) -> object:
         return ts - ts % DAY
+
+    def group(self, ready: list[tuple[int, int, object, bytes]]) -> dict[object, list[bytes]]:
+        groups: dict[object, list[bytes]] = {}
+        i = 0
+        while i < len(ready):  # sorted by time: cut at day boundaries
+            day = self.key(ready[i][0], None)
+            j = bisect.bisect_left(ready, day + DAY, lo=i, key=itemgetter(0))
+            groups[day] = [r[3] for r in ready[i:j]]
+            i = j
+        return groups
 
     def write(self, key: object, items: list[bytes]) -> Path:
         path = self.root / "k8s" / f"audit-{to_dt(key):%Y-%m-%d}.log"  # type: ignore[arg-type]
@@ -101,7 +116,7 @@ class CloudTrailSink(Sink):
         path = self.root / "aws" / account / f"{dt:%Y}" / f"{dt:%m}" / f"{dt:%d}" / name
         path.parent.mkdir(parents=True, exist_ok=True)
         body = b'{"Records":[' + b",".join(items) + b"]}"
-        path.write_bytes(gzip.compress(body, compresslevel=6, mtime=0))
+        path.write_bytes(gzip.compress(body, compresslevel=1, mtime=0))
         return path
 
 
@@ -166,7 +181,7 @@ class Output:
         if final:
             self.events[source] += 1
             if token_id:
-                self.token_days[source].add((token_id, (ts - self.world_start) // DAY))
+                self.token_days[source].add((token_id, (ts - self.world_start) // 86_400_000_000))
 
     def flush(self, until: int | None = None) -> None:
         for sink in self.sinks:

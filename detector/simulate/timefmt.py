@@ -37,8 +37,8 @@ def to_dt(ts: int) -> datetime:
 def iso_micro(ts: int) -> str:
     """K8s audit: 2026-11-02T01:02:03.123456Z"""
     minute, rest = divmod(ts, MINUTE)
-    sec, micro = divmod(rest, US)
-    return f"{_minute_prefix(minute)}{sec:02d}.{micro:06d}Z"
+    prefix = _minutes.get(minute) or _minute_prefix(minute)
+    return f"{prefix}{rest // US:02d}.{rest % US:06d}Z"
 
 
 def iso_seconds(ts: int) -> str:
