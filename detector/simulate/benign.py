@@ -40,6 +40,7 @@ def plan(world: World) -> None:
         world.nodes.append(make_node(world, rng, "b", i, last, mig - 30 * MINUTE + i * int(40e6)))
     ch["migration_drain"] = {n.name: mig + i * 12 * MINUTE for i, n in enumerate(sorted(old, key=lambda n: n.name))}
     ch["migration_end"] = mig + len(old) * 12 * MINUTE + 20 * MINUTE
+    ch["debug_exec"] = mig + int(rng.uniform(35, 70) * MINUTE)
     b0 = at(11, 15.0) + int(rng.uniform(0, 50) * MINUTE)
     ch["brownout"] = (b0, b0 + 15 * MINUTE)
     target = rng.choice(SCALE_CANDIDATES)
@@ -82,17 +83,27 @@ def labels(world: World, used: set[str]) -> list[Label]:
                      mig - 30 * MINUTE, mig_end,
                      "Node-pool migration: six new nodes (new names, pod CIDR 10.245.N.0/24) join, the old pool "
                      "is cordoned and drained by an SRE; every pod is evicted and rescheduled with a new IP.", []))
+    who, t = ch["migration_by"], ch["debug_exec"]
+    if t < end:
+        out.append(Label("b09-sre-debug-exec", "human-debug-exec", False, "k8s", who, [who], [], t - MINUTE,
+                         clip(t + 10 * MINUTE),
+                         "During the node migration an SRE execs into a kube-system CNI agent pod (via OIDC, from the "
+                         "office or home) to read its log and run its health probe.", []))
     b0, b1 = ch["brownout"]
     out.append(Label("b03-apiserver-brownout", "api-brownout", False, "k8s", "*", ["*"], [], b0, clip(b1 + 5 * MINUTE),
                      "API server brownout: for 15 minutes priority-and-fairness rejects about half of all requests "
                      "with 429 and some fail with 503; clients retry.", []))
     new = next((w for w in world.workloads.values() if w.spec.introduced), None)
     if new is not None and new.introduced_at is not None and new.introduced_at < end:
-        t1 = clip(new.introduced_at + DAY)
-        out.append(Label("b04-new-app", "new-workload", False, "k8s", new.sa.username, [new.sa.username],
-                         _tokens_of(new.pods, new.introduced_at, t1, used), new.introduced_at, t1,
-                         f"A new application ({new.namespace}/{new.name}) is deployed by Argo CD: new service account, "
-                         "role and binding; it reads its own configmaps and secrets like its peers.", []))
+        t0, t1 = new.introduced_at, clip(new.introduced_at + DAY)
+        argo = world.workloads["argocd-application-controller"]
+        deployer = argo.leader(t0) or argo.pods[-1]
+        out.append(Label("b04-new-app", "new-workload", False, "k8s", new.sa.username,
+                         [new.sa.username, argo.sa.username],
+                         _tokens_of(new.pods, t0, t1, used) + [deployer.token_at(t0).jti], t0 - 10 * MINUTE, t1,
+                         f"A new application ({new.namespace}/{new.name}) is deployed by Argo CD (which creates its "
+                         "service account, Role and RoleBinding); it reads its own configmaps and secrets like its "
+                         "peers.", []))
     name, s0, s1 = ch["scale"]
     w = world.workloads[name]
     extra = [p for p in w.pods if s0 <= p.created < s0 + 10 * MINUTE]

@@ -45,6 +45,27 @@ class Clients:
         for job in ci_jobs:
             if job.kind == "deploy" and d0 <= job.ts < d0 + DAY:
                 self._ci_deploy(job)
+        debug = world.changes.get("debug_exec")
+        if debug and d0 <= debug < d0 + DAY:
+            self._debug_exec(debug)
+
+    def _debug_exec(self, t: int) -> None:
+        """During the node migration an SRE checks the CNI agent's log on a new node."""
+        world = self.world
+        rng = world.rng("debug-exec")
+        who = world.changes["migration_by"]
+        caller = self.humans.caller(who, t, kubectl=True)
+        pods = [p for p in world.workloads["aws-node"].pods if p.start <= t < p.active_end and p.node.pool == "b"]
+        pods = pods or [p for p in world.workloads["aws-node"].pods if p.start <= t < p.active_end]
+        pod = rng.choice(pods)
+        self.audit.request(rng, t, caller, "list", "pods", ns="kube-system", query="labelSelector=k8s-app%3Daws-node&limit=500")
+        self.audit.request(rng, t + int(rng.uniform(5, 20) * US), caller, "get", "pods", ns="kube-system", name=pod.name)
+        for cmd in ("command=cat&command=%2Fhost%2Fvar%2Flog%2Faws-routed-eni%2Fipamd.log",
+                    "command=%2Fapp%2Fgrpc-health-probe&command=-addr%3D%3A50051"):
+            t += int(rng.uniform(20, 90) * US)
+            self.audit.request(rng, t, caller, "create", "pods", ns="kube-system", name=pod.name, sub="exec", code=101,
+                               duration_us=int(rng.uniform(1, 6) * US),
+                               query=f"{cmd}&container=aws-node&stderr=true&stdout=true")
 
     # -- engineers ------------------------------------------------------------------------
     def _session(self, rng: random.Random, name: str, t: int) -> None:

@@ -203,6 +203,8 @@ class WorkloadTraffic:
                 self._watch(rng, t, pod, watch, ua, cut, dur)
                 t += cut + int(rng.uniform(0.005, 0.2) * US)
             pod.state[i] = t
+        if "regression_403" in w.spec.extra and w.upgrade_at is not None and pod.version == w.spec.versions[1]:
+            self._regression(pod, day, a, b)
         ops = prof.ops
         if not ops or prof.rate <= 0:
             return
@@ -221,6 +223,33 @@ class WorkloadTraffic:
                 continue
             op = ops[bisect.bisect_right(cum, rng.random() * total)] if len(ops) > 1 else ops[0]
             self.emit_op(rng, t, pod, op, rng.choice(uas))
+
+    def _regression(self, pod: Pod, day: int, a: int, b: int) -> None:
+        """A client upgrade that needs a permission its role does not have yet: 403s with
+        client-go's reflector backoff (up to 30 s) until the RBAC fix lands."""
+        w, world = pod.workload, self.world
+        resource, group, lo, hi = w.spec.extra["regression_403"]
+        rng = world.rng("regression", w.name)
+        fix = w.upgrade_at + int(rng.uniform(lo, hi) * 60 * US)
+        if pod.start >= fix or a >= fix:
+            return
+        rng = world.rng("regression", pod.uid, day)
+        t, backoff = max(a, pod.start + int(rng.uniform(1, 3) * US)), 0.8
+        while t < min(b, fix, pod.active_end):
+            self.audit.request(rng, t, self.callers.for_pod(pod, t, pod.uas()[0]), "list", resource, group=group,
+                               query="limit=500&resourceVersion=0", code=403)
+            backoff = min(30.0, backoff * 2)
+            t += int(backoff * rng.uniform(0.9, 1.1) * US)
+        if a <= fix < b:
+            argo = world.workloads["argocd-application-controller"]
+            leader = argo.leader(fix)
+            if leader is not None:
+                body = {"kind": "ClusterRole", "apiVersion": "rbac.authorization.k8s.io/v1",
+                        "metadata": {"name": "kube-state-metrics"},
+                        "rules": [{"verbs": ["list", "watch"], "apiGroups": [group], "resources": [resource]}]}
+                self.audit.request(rng, fix, self.callers.for_pod(leader, fix, leader.uas()[0]), "patch", "clusterroles",
+                                   name="kube-state-metrics", group="rbac.authorization.k8s.io", level="RequestResponse",
+                                   request_object=body, base_errors=False)
 
     def _watch(self, rng: random.Random, t: int, pod: Pod, watch, ua: str, dur: int, timeout: int) -> None:
         ns = pod.namespace if watch.scope == "own" else None

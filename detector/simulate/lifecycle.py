@@ -57,7 +57,7 @@ class Lifecycle:
                 name = f"{spec.name}-{k8s_suffix(rng)}"
             else:
                 name = f"{spec.name}-{rs_hash}-{k8s_suffix(rng)}"
-        ip = node.ip if spec.host_network else node.alloc_ip()
+        ip = node.ip if spec.host_network else ""  # assigned by `_assign_ips` once every pod exists
         version = spec.versions[1] if (w.upgrade_at is not None and ts >= w.upgrade_at) else spec.versions[0]
         start = ts + int(rng.uniform(2, 9) * US)
         pod = Pod(w, name, uuid4(rng), node, ip, ts, start, version)
@@ -99,6 +99,7 @@ class Lifecycle:
             else:
                 self._long_running(w)
         self._node_events()
+        self._assign_ips()
         self._tokens()
         world.actions.sort(key=lambda a: (a[0], a[1]))
 
@@ -263,6 +264,18 @@ class Lifecycle:
                     pod.removed_at = pod.delete_at + int(wrng.uniform(0.05, 0.3) * US)
                     pod.deleted_by = "pod-garbage-collector"
                     self.act(pod.delete_at, "pod-delete", pod, "pod-garbage-collector")
+
+    def _assign_ips(self) -> None:
+        """Pod IPs as the CNI hands them out: the lowest address of the node's range that has
+        been free for its cooldown (30 s), so a new pod often gets a recently deleted pod's IP."""
+        free_at: dict[str, dict[int, int]] = {}
+        for pod in sorted(self.world.all_pods(), key=lambda p: (p.created, p.uid)):
+            if pod.workload.spec.host_network:
+                continue
+            slots = free_at.setdefault(pod.node.name, {})
+            last = next(x for x in range(2, 254) if slots.get(x, -1) <= pod.created)
+            pod.ip = f"{pod.node.pod_prefix}.{last}"
+            slots[last] = pod.gone + 30 * US if pod.removed_at is not None else NEVER
 
     # -- tokens ---------------------------------------------------------------------------
     def _tokens(self) -> None:

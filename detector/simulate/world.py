@@ -114,16 +114,11 @@ class Node:
     pool: str
     joined: int  # when it joined the cluster
     removed: int | None = None
-    _next: int = 2
     principal: K8sPrincipal = field(init=False)
 
     def __post_init__(self) -> None:
         self.principal = K8sPrincipal(f"system:node:{self.name}", ["system:nodes", "system:authenticated"], rbac=("node", None, None))
 
-    def alloc_ip(self) -> str:
-        ip = f"{self.pod_prefix}.{self._next}"
-        self._next = self._next + 1 if self._next < 253 else 2
-        return ip
 
 
 @dataclass(eq=False)
