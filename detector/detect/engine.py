@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..actions import classify
 from ..config import DetectorConfig
@@ -32,7 +33,7 @@ from ..netclass import ip_class, network_of, wide_network_of
 from ..useragent import is_interactive, ua_family
 from . import rules
 from .forest import Forest, fit_forest
-from .incidents import Incident
+from .incidents import Incident, family
 from .rules import NOVELTY_KINDS, Signal
 from .state import (
     CAP_ACTIONS,
@@ -45,7 +46,7 @@ from .state import (
     TokenState,
     remember,
 )
-from .windows import FEATURES, WINDOW_US, WindowBuffer
+from .windows import FEATURES, PER_EVENT_COLUMNS, WINDOW_US, WindowBuffer
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,8 @@ SECRET_BURST_US = 30 * 60_000_000
 AUTHZ_BURST_US = 10 * 60_000_000
 RECON_BURST_US = 15 * 60_000_000
 SHIFT_SPAN_US = 2 * HOUR_US
+_NEVER = -(1 << 62)
+_NOVEL_BEHAVIOUR = frozenset({"new-action", "new-namespace", "unusual-hour"})
 PENDING_GAP_US = HOUR_US  # weak evidence that did not alert within an hour is dropped
 
 
@@ -188,22 +191,55 @@ class Detector:
     # --- per event -------------------------------------------------------------------------
 
     def _process_events(self, table: pa.Table) -> None:
-        columns = {name: table.column(name).to_pylist() for name in FIELDS}
+        # Columnar first: keys, user-agent families and the window buffer's integer codes are
+        # computed once per distinct value with Arrow, so the per-event loop only does state.
+        columns = {name: table.column(name) for name in FIELDS}
+        tenant = pc.fill_null(columns["tenant"], "")
+        tkeys = pc.binary_join_element_wise(columns["source"], tenant, columns["token_id"], "|")
+        pkeys = pc.binary_join_element_wise(columns["source"], tenant, columns["principal"], "|")
+        families, family_codes = self._families(columns["user_agent"])
+        codes = {
+            "tok": self._codes(tkeys),
+            "prin": self._codes(pkeys),
+            "pop": self._codes(columns["source"]),
+            "ip": self._codes(columns["source_ip"]),
+            "ua": family_codes,
+            "act": self._codes(columns["action"]),
+            "ns": self._codes(columns["namespace"]),
+        }
+        values = [columns[name].to_pylist() for name in FIELDS]
+        ts_list = values[0]
         if self.started_at is None:
-            self.started_at = columns["ts"][0]
+            self.started_at = ts_list[0]
         learning_until = self.started_at + self.learning_us
-        names = FIELDS
-        buffer = self.window_buffer.append
+        per_event: dict[str, list] = {name: [] for name in PER_EVENT_COLUMNS}
+        buffer = {name: column.append for name, column in per_event.items()}
         stats = self.stats
-        for values in zip(*(columns[n] for n in names)):
-            event = dict(zip(names, values))
-            ts = event["ts"]
+        handle = self._handle
+        for row, tkey, pkey, family in zip(zip(*values), tkeys.to_pylist(), pkeys.to_pylist(), families):
+            ts = row[0]
             if self.max_ts is None or ts > self.max_ts:
                 self.max_ts = ts
             elif self.watermark is not None and ts < self.watermark - WINDOW_US:
                 stats.late_events += 1
-            stats.events += 1
-            self._handle(event, ts, ts < learning_until, buffer)
+            handle(dict(zip(FIELDS, row)), ts, ts < learning_until, buffer, tkey, pkey, family)
+        stats.events += len(ts_list)
+        codes["win"] = np.asarray(ts_list, dtype=np.int64) // WINDOW_US
+        self.window_buffer.add(codes, per_event)
+
+    def _codes(self, array: pa.ChunkedArray) -> np.ndarray:
+        """Global integer codes of a string column (-1 for null), one dict lookup per distinct value."""
+        encoded = pc.dictionary_encode(array, null_encoding="encode").combine_chunks()
+        mapping = np.array([self._code(v) for v in encoded.dictionary.to_pylist()] or [-1], dtype=np.int64)
+        return mapping[encoded.indices.to_numpy(zero_copy_only=False)]
+
+    def _families(self, user_agents: pa.ChunkedArray) -> tuple[list, np.ndarray]:
+        """User-agent family per event (and its code), parsed once per distinct agent."""
+        encoded = pc.dictionary_encode(user_agents, null_encoding="encode").combine_chunks()
+        distinct = [ua_family(v) for v in encoded.dictionary.to_pylist()]
+        indices = encoded.indices.to_numpy(zero_copy_only=False)
+        mapping = np.array([self._code(f) for f in distinct] or [-1], dtype=np.int64)
+        return [distinct[i] for i in indices.tolist()], mapping[indices]
 
     def _note_facts(self, e: dict[str, Any], ts: int) -> None:
         """Facts about other principals' credentials: who issued a token, which pod was deleted."""
@@ -226,10 +262,9 @@ class Detector:
             self.code_names.append(value)
         return code
 
-    def _handle(self, e: dict[str, Any], ts: int, learning: bool, buffer: dict) -> None:
+    def _handle(self, e: dict[str, Any], ts: int, learning: bool, buffer: dict, tkey: str, pkey: str,
+                family: str | None) -> None:
         source, tenant, principal = e["source"], e["tenant"], e["principal"]
-        pkey = f"{source}|{tenant}|{principal}"
-        tkey = f"{source}|{tenant}|{e['token_id']}"
         p = self.principals.get(pkey)
         if p is None:
             ptype = e["principal_type"]
@@ -284,7 +319,6 @@ class Detector:
                 baseline = p
             elif ts - peer.first_seen >= self.learning_us and peer.members >= 2:
                 baseline = peer
-        family = ua_family(e["user_agent"])
         ip_cls = ip_class(ip) if ip else None
         net = network_of(ip) if ip else None
         cluster_nets = self.cluster_nets.get(tenant or "") if source == "k8s" else None
@@ -302,7 +336,7 @@ class Detector:
         nov_ua = int(family is not None and family not in known.uas)
         nov_act = int(action not in known.actions)
         nov_ns = int(namespace is not None and namespace not in known.namespaces)
-        popkey = f"{source}|{tenant}"
+        popkey = pkey[: len(pkey) - len(principal) - 1]
         size = self.population_size[popkey]
         rarity = -math.log10(max(self.population.get(popkey, {}).get(action, 0), 1) / size) if size else 0.0
         hour_surprise = self._hour_surprise(known, ts)
@@ -342,23 +376,15 @@ class Detector:
         token.events += 1
         p.last_seen = ts
 
-        buffer["tok"](self._code(tkey))
-        buffer["prin"](self._code(pkey))
-        buffer["pop"](self._code(source))
-        buffer["win"](ts // WINDOW_US)
-        buffer["ip"](self._code(ip))
-        buffer["ua"](self._code(family))
-        buffer["act"](self._code(action))
-        buffer["ns"](self._code(namespace))
         buffer["nov_ip"](nov_ip)
         buffer["nov_ua"](nov_ua)
         buffer["nov_act"](nov_act)
         buffer["nov_ns"](nov_ns)
-        buffer["fail"](int(e["outcome"] == "failure"))
-        buffer["authz"](int(self._is_authz_failure(e)))
-        buffer["ro"](int(bool(e["read_only"])))
-        buffer["sens"](int(info.sensitivity >= 2))
-        buffer["susp"](int(suspicious))
+        buffer["fail"](e["outcome"] == "failure")
+        buffer["authz"](self._is_authz_failure(e))
+        buffer["ro"](bool(e["read_only"]))
+        buffer["sens"](info.sensitivity >= 2)
+        buffer["susp"](suspicious)
         buffer["rarity"](rarity)
         buffer["hour"](hour_surprise)
 
@@ -396,8 +422,10 @@ class Detector:
             signals.append(rules.dormant_token(token.kind, (ts - token.last_seen) / DAY_US, us_to_iso(token.last_seen)))
         # where from
         network_signal = None
+        # a session key used from the network that exchanged for it (an IRSA key from its cluster's
+        # NAT) is at home; a key someone *created* for another identity is not vouched for that way
         born_here = token.parent is not None and token.parent[4] is not None and ip is not None \
-            and network_of(token.parent[4]) == net  # e.g. an IRSA key used from the NAT it was issued through
+            and network_of(token.parent[4]) == net and classify(token.parent[0]).category != "credential-create"
         if ip and not internal and not (pod_ip and ip == pod_ip) and not born_here:
             wide = wide_network_of(ip)
             if source == "k8s" and ip_cls == "public" and not b.public:
@@ -433,6 +461,11 @@ class Detector:
             other = e["lineage_principal"] if info.category == "token-mint" and e["lineage_principal"] != e["principal"] else None
             signals.append(rules.new_action(action, info, action in peer.actions, namespace, other,
                                             writer=b.writes > 0))
+        elif info.sensitivity >= 2 and f"{action}|{namespace}" not in b.sensitive_scopes:
+            # a sensitive action it does elsewhere (exec into its own app's pods) done in a new
+            # namespace (kube-system) is new in the way that matters
+            signals.append(rules.sensitive_elsewhere(action, info, namespace, sorted(
+                k.split("|", 1)[1] for k in b.sensitive_scopes if k.startswith(action + "|"))))
         if namespace and namespace not in b.namespaces and b.namespaces and source == "k8s":
             signals.append(rules.new_namespace(namespace, sorted(b.namespaces)))
         if e["acting_as"] and f"impersonate:{e['acting_as']}" not in b.actions:
@@ -491,7 +524,7 @@ class Detector:
                action, info, namespace) -> None:
         if ip and ip not in token.ips and len(token.ips) < CAP_TOKEN_IPS:
             token.ips.append(ip)
-        popkey = f"{p.source}|{p.tenant}"
+        popkey = p.key[: len(p.key) - len(p.principal) - 1]
         population = self.population.get(popkey)
         if population is None:
             population = self.population[popkey] = Counter()
@@ -512,20 +545,25 @@ class Detector:
             if day != b.last_day:
                 b.active_days += 1
                 b.last_day = day
+            # last-seen times are kept to the hour: a value seen this hour needs no write
             if ip and not internal:
-                remember(b.nets, net, ts, CAP_NETS)
-                remember(b.wide_nets, wide_network_of(ip), ts, CAP_NETS)
+                if ts - b.nets.get(net, _NEVER) > HOUR_US:
+                    remember(b.nets, net, ts, CAP_NETS)
+                    remember(b.wide_nets, wide_network_of(ip), ts, CAP_NETS)
                 if ip_cls == "public":
                     b.public = True
-            if family is not None:
+            if family is not None and ts - b.uas.get(family, _NEVER) > HOUR_US:
                 remember(b.uas, family, ts, CAP_UAS)
-            remember(b.actions, action, ts, CAP_ACTIONS)
+            if ts - b.actions.get(action, _NEVER) > HOUR_US:
+                remember(b.actions, action, ts, CAP_ACTIONS)
             if acting:
                 remember(b.actions, acting, ts, CAP_ACTIONS)
-            if namespace:
+            if namespace and ts - b.namespaces.get(namespace, _NEVER) > HOUR_US:
                 remember(b.namespaces, namespace, ts, CAP_NAMESPACES)
             if info.category == "secret-read" and e["outcome"] != "failure":
                 remember(b.secret_namespaces, namespace or "*", ts, CAP_NAMESPACES)
+            if info.sensitivity >= 2:
+                remember(b.sensitive_scopes, f"{action}|{namespace}", ts, CAP_ACTIONS)
             if denied:
                 b.authz_failures += 1
             if e["read_only"] is False and e["outcome"] != "failure":
@@ -610,13 +648,17 @@ class Detector:
         settled = window_end_us > learning_until - self.learning_us // 2
         X = frame[FEATURES].to_numpy(dtype=np.float32)
         pops = frame["pop"].to_numpy()
+        incidents = self.incidents
+        open_incident = np.fromiter((names[int(t)] in incidents for t in frame["tok"].to_numpy()), dtype=bool,
+                                    count=len(frame))
         for pop_code in np.unique(pops):
             population = self.code_names[int(pop_code)]
             mask = pops == pop_code
             train_mask = mask & in_learning & settled & ~frame["suspicious"].to_numpy().astype(bool)
             if population not in self._given_forests and train_mask.any():
                 self.training.setdefault(population, []).append(X[train_mask])
-            score_mask = mask & ~in_learning
+            # the forest only amplifies an open incident's evidence, so only those windows are scored
+            score_mask = mask & ~in_learning & open_incident
             if not score_mask.any():
                 continue
             forest = self._forest_for(population)
@@ -666,6 +708,10 @@ class Detector:
             incident = self.incidents.get(tkey)
             if incident is None:
                 continue  # the forest amplifies evidence; on its own it does not open incidents
+            if all(family(k) in _NOVEL_BEHAVIOUR for k in incident.signals):
+                # its features are mostly those same novelty counts: adding it would count the
+                # "never did this before" evidence twice
+                continue
             incident.add_signal(signal)
             self._touched.add(tkey)
 

@@ -160,6 +160,17 @@ def new_action(action: str, info: ActionInfo, known_to_peers: bool, namespace: s
     )
 
 
+def sensitive_elsewhere(action: str, info: ActionInfo, namespace: str | None, usual: list[str]) -> Signal:
+    points = 55 if namespace == "kube-system" and info.category in ("exec", "secret-read", "token-mint", "rbac-change") else 30
+    label = CATEGORY_LABEL.get(info.category or "", "sensitive action")
+    return Signal(
+        f"new-{info.category}-scope", points, info.techniques,
+        f"{label} {action} in namespace {namespace or '(cluster-wide)'}, where this principal never did it "
+        f"(it does it only in {_few([u if u != 'None' else '(cluster-wide)' for u in usual])})",
+        shift_key=f"{action}|{namespace}",
+    )
+
+
 def new_namespace(namespace: str, usual: list[str]) -> Signal:
     return Signal(
         "new-namespace", 10, ("T1613",),

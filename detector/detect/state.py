@@ -84,6 +84,7 @@ class Baseline:
         "actions",  # action → last seen
         "namespaces",  # K8s namespace → last seen
         "secret_namespaces",  # namespaces whose secrets it reads
+        "sensitive_scopes",  # "action|namespace" of its sensitive actions (exec, secrets, RBAC…)
         "hours",  # events per hour of the week
         "hod_mask",  # bit h set: active at hour-of-day h (UTC)
         "active_days",  # distinct days with activity (for hour-of-week confidence)
@@ -106,6 +107,7 @@ class Baseline:
         self.actions: dict[str, int] = {}
         self.namespaces: dict[str, int] = {}
         self.secret_namespaces: dict[str, int] = {}
+        self.sensitive_scopes: dict[str, int] = {}
         self.hours: list[int] = [0] * HOURS_PER_WEEK
         self.hod_mask = 0
         self.active_days = 0

@@ -54,35 +54,44 @@ FEATURE_TEXT: dict[str, tuple[str, bool]] = {
     "rate_ratio_log": ("{v:.1f}× its usual request rate", True),
 }
 
-_INT_COLUMNS = ("tok", "prin", "pop", "win", "ip", "ua", "act", "ns", "nov_ip", "nov_ua", "nov_act", "nov_ns",
-                "fail", "authz", "ro", "sens", "susp")
-_FLOAT_COLUMNS = ("rarity", "hour")
+# Columns the per-event loop fills (the rest are integer codes computed per batch with Arrow).
+PER_EVENT_COLUMNS = ("nov_ip", "nov_ua", "nov_act", "nov_ns", "fail", "authz", "ro", "sens", "susp", "rarity", "hour")
+BATCH_COLUMNS = ("tok", "prin", "pop", "win", "ip", "ua", "act", "ns")
 
 
 class WindowBuffer:
-    """Rows of events whose windows are still open, as parallel lists."""
+    """Rows of events whose windows are still open, kept as numpy chunks (one per batch)."""
 
     def __init__(self) -> None:
-        self.columns: dict[str, list] = {name: [] for name in _INT_COLUMNS + _FLOAT_COLUMNS}
-        # bound methods, so the hot loop appends without attribute lookups
-        self.append = {name: values.append for name, values in self.columns.items()}
+        self.chunks: list[dict[str, np.ndarray]] = []
 
     def __len__(self) -> int:
-        return len(self.columns["tok"])
+        return sum(len(c["tok"]) for c in self.chunks)
+
+    def add(self, codes: dict[str, np.ndarray], per_event: dict[str, list]) -> None:
+        chunk = dict(codes)
+        for name, values in per_event.items():
+            chunk[name] = np.asarray(values, dtype=np.float64 if name in ("rarity", "hour") else np.int8)
+        self.chunks.append(chunk)
 
     def close(self, before_window: int) -> pd.DataFrame | None:
         """Aggregate rows of windows < `before_window`; keep the rest. None if nothing closed."""
-        if not self.columns["tok"]:
+        if not self.chunks:
             return None
-        win = np.asarray(self.columns["win"], dtype=np.int64)
-        done = win < before_window
+        merged = {name: np.concatenate([c[name] for c in self.chunks]) for name in self.chunks[0]}
+        done = merged["win"] < before_window
         if not done.any():
+            self.chunks = [merged]
             return None
-        frame = pd.DataFrame({name: np.asarray(values) for name, values in self.columns.items()})
-        closed, kept = frame[done], frame[~done]
-        for name, values in self.columns.items():
-            values[:] = kept[name].tolist()
-        return aggregate(closed)
+        kept = ~done
+        self.chunks = [{name: values[kept] for name, values in merged.items()}] if kept.any() else []
+        return aggregate(pd.DataFrame({name: values[done] for name, values in merged.items()}))
+
+    def rows(self) -> dict[str, np.ndarray]:
+        """All buffered rows (for snapshots)."""
+        if not self.chunks:
+            return {}
+        return {name: np.concatenate([c[name] for c in self.chunks]) for name in self.chunks[0]}
 
 
 def aggregate(rows: pd.DataFrame) -> pd.DataFrame:
