@@ -105,7 +105,7 @@ class AzureLogs:
             "tenantId": self.tenant, "resultType": str(error), "resultSignature": "None", "durationMs": 0,
             "callerIpAddress": ip, "correlationId": corr, "Level": 4, "location": country, "properties": props,
         }
-        self._emit(ts, record, self.r_signin, key_id if (key_id and not error) else None)
+        self._emit(ts, record, self.r_signin, key_id if (key_id and not error) else f"app:{app.app_id}")
         if error:
             return None
         return SpToken(app, key_id or "", uti, ts, ts + 3599 * US, resource[1])
@@ -190,4 +190,6 @@ class AzureLogs:
             "operationVersion": "1.0", "category": "AuditLogs", "tenantId": self.tenant, "resultSignature": "None",
             "durationMs": 0, "callerIpAddress": ip, "correlationId": corr, "Level": 4, "properties": props,
         }
-        self._emit(ts, record, self.r_audit, None)
+        actor = initiated_by.get("user", {}).get("userPrincipalName")
+        token = f"user:{actor}" if actor else f"app:{initiated_by.get('app', {}).get('appId')}"
+        self._emit(ts, record, self.r_audit, token)

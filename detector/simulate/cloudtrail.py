@@ -109,6 +109,21 @@ def denial(service: str, action: str, arn: str, resource: str = "*") -> tuple[st
                   f"because no identity-based policy allows the {service}:{action} action")
 
 
+def token_of(identity: dict) -> str | None:
+    """The credential a record is attributed to (the normalizer's convention without a key)."""
+    key = identity.get("accessKeyId")
+    if key:
+        return key
+    kind = identity.get("type")
+    if kind == "AWSService":
+        return f"service:{identity.get('invokedBy')}"
+    if kind == "WebIdentityUser":
+        return f"web-identity:{identity.get('userName')}"
+    if kind == "SAMLUser":
+        return f"SAMLUser:{identity.get('userName')}"
+    return None
+
+
 class CloudTrail:
     def __init__(self, world: World, out: Output):
         self.world, self.out, self.sink = world, out, out.aws
@@ -180,7 +195,7 @@ class CloudTrail:
             rec["tlsDetails"] = _tls(host)
         if console:
             rec["sessionCredentialFromConsole"] = "true"
-        self.emit(ts, account, rec, identity.get("accessKeyId"), region)
+        self.emit(ts, account, rec, token_of(identity), region)
 
     def credentials(self, session, *, with_secret: bool = True) -> dict:
         from .timefmt import cloudtrail_expiration

@@ -63,6 +63,10 @@ class GcpAudit:
             "logName": f"projects/{self.project}/logs/cloudaudit.googleapis.com%2F{log}",
             "receiveTimestamp": iso_nanos(ts + rng.randint(200_000, 2_500_000)),
         }
+        if token_id is None:
+            key = auth.get("serviceAccountKeyName")
+            who = auth.get("principalEmail") or auth.get("principalSubject")
+            token_id = key.rsplit("/", 1)[1] if key else (f"oauth:{who}" if who else None)
         self.sink.add(ts, orjson.dumps(entry), self.project)
         self.out.note("gcp", ts, token_id)
 

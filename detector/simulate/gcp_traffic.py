@@ -87,6 +87,7 @@ class GcpTraffic:
         self._etl(day, d0, d1)
         self._orders_sync(day, d0, d1)
         self._billing_export(day, d0)
+        self._engineers(day, d0)
         for job in ci_jobs:
             if d0 <= job.ts < d1 and job.kind == "terraform":
                 self._terraform(job)
@@ -160,6 +161,39 @@ class GcpTraffic:
                                                                       "location": "us-central1", "namespace_name": "orders",
                                                                       "pod_name": pod, "project_id": self.project}},
                                 labels={"k8s-pod/app": "orders-sync"})
+
+    def _engineers(self, day: int, d0: int) -> None:
+        """Engineers poke at the data project with gcloud now and then (user accounts, no keys)."""
+        world = self.world
+        if weekday(world, day) >= 5:
+            return
+        from .k8s_lifecycle import HumanCallers
+
+        humans = HumanCallers(world)
+        for who in ("alice@example.com", "bob@example.com"):
+            rng = world.rng("gcp-human", who, day)
+            if rng.random() > 0.35:
+                continue
+            t = d0 + int(rng.uniform(8, 17) * HOUR)
+            ip, inv = humans.ip(who, t), hex_id(rng, 32)
+            auth = {"principalEmail": who}
+            for _ in range(rng.randint(2, 9)):
+                t += int(rng.uniform(5, 120) * US)
+                cmd, service, method, name, perm = rng.choice((
+                    ("storage.ls", "storage.googleapis.com", "storage.objects.list", "projects/_/buckets/acme-raw-events", "storage.objects.list"),
+                    ("bq.query", "bigquery.googleapis.com", "google.cloud.bigquery.v2.JobService.InsertJob", f"projects/{self.project}/jobs/bquxjob_{hex_id(rng, 8)}", "bigquery.jobs.create"),
+                    ("iam.service-accounts.list", "iam.googleapis.com", "google.iam.admin.v1.ListServiceAccounts", f"projects/{self.project}", "iam.serviceAccounts.list"),
+                    ("logging.read", "logging.googleapis.com", "google.logging.v2.LoggingServiceV2.ListLogEntries", f"projects/{self.project}", "logging.logEntries.list"),
+                ))
+                ua = (f"google-cloud-sdk gcloud/463.0.0 command/gcloud.{cmd} invocation-id/{inv} environment/None "
+                      "environment-version/None client-os/MACOSX client-os-ver/23.2.0 client-pltf-arch/arm "
+                      "interactive/True from-script/False python/3.11.7 term/xterm-256color (Macintosh; Intel Mac OS X 23.2.0)"
+                      + GFE)
+                self.audit.entry(rng, t, auth=auth, ip=ip, ua=ua, service=service, method=method, resource_name=name,
+                                 permission=perm, permission_type="DATA_READ" if "storage" in service else "ADMIN_READ",
+                                 resource={"type": "audited_resource", "labels": {"method": method, "project_id": self.project,
+                                                                                  "service": service}},
+                                 token_id=None)
 
     def _billing_export(self, day: int, d0: int) -> None:
         world = self.world

@@ -43,7 +43,8 @@ class Caller:
 
     def __init__(self, principal: K8sPrincipal, user: dict, ip: str, ua: str, token_id: str | None, iat: int | None = None):
         self.principal, self.user, self.sips, self.ua = principal, user, [ip], ua
-        self.token_id, self.iat = token_id, iat
+        # users without a service-account credential are tracked per user, as the normalizer does
+        self.token_id, self.iat = token_id or f"user:{principal.username}", iat
         # the user/sourceIPs/userAgent members, serialized once for all of this caller's events
         self.head = (',"user":' + orjson.dumps(user).decode() + ',"sourceIPs":' + orjson.dumps([ip]).decode()
                      + ',"userAgent":' + orjson.dumps(ua).decode())
