@@ -45,14 +45,16 @@ class AzureTraffic:
         app = self.cloud.apps["monitor-exporter"]
         ip = world.addr.monitoring_saas_ip
         rng = world.rng("az-monitor", day)
-        phase = int(rng.uniform(0, 50) * MINUTE)
-        for h in range(24):
-            t = d0 + h * HOUR + phase + int(rng.uniform(0, 90) * US)
-            if t >= d1:
-                break
-            self.logs.signin(rng, t, app, app.key_at(t), ip, ARM)
-            if h % 4 == 0:
-                self.logs.signin(rng, t + int(rng.uniform(1, 20) * US), app, app.key_at(t), ip, LOG_ANALYTICS)
+        # one collector per unit of scale, each renewing its ARM token hourly
+        for collector in range(max(1, round(world.scale))):
+            phase = int(rng.uniform(0, 59) * MINUTE)
+            for h in range(24):
+                t = d0 + h * HOUR + phase + int(rng.uniform(0, 90) * US)
+                if t >= d1:
+                    break
+                self.logs.signin(rng, t, app, app.key_at(t), ip, ARM)
+                if h % 4 == 0:
+                    self.logs.signin(rng, t + int(rng.uniform(1, 20) * US), app, app.key_at(t), ip, LOG_ANALYTICS)
         old = app.keys[0][0]
         retired = app.retired.get(old)
         if retired is not None and d0 <= retired < d1:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from . import benign, catalog
 from .lifecycle import Lifecycle
 from .net import AddressPlan
-from .profiles import Op
 from .rand import hex_id, k8s_suffix, uuid4
 from .schedule import plan_ci
 from .timefmt import DAY
@@ -89,4 +88,4 @@ def _named(world: World, rng) -> None:
     }
 
 
-__all__ = ["build_world", "learning_days", "Op"]
+__all__ = ["build_world", "learning_days"]

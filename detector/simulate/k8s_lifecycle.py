@@ -14,7 +14,6 @@ import random
 from . import catalog
 from .k8s_audit import Caller, K8sAudit
 from .k8s_traffic import CallerCache, control_plane_ip
-from .rand import uuid4
 from .timefmt import DAY, US
 from .world import K8sPrincipal, Node, Pod, Token, Workload, World
 
@@ -213,6 +212,3 @@ class HumanCallers:
         ua = self.KUBECTL[name] if kubectl else catalog.HUMANS[name]["ua"]
         return Caller(principal, principal.base_user(), ip or self.ip(name, ts), ua, None)
 
-
-def new_audit_id(rng: random.Random) -> str:
-    return uuid4(rng)

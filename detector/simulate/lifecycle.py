@@ -17,10 +17,9 @@ from __future__ import annotations
 import random
 from datetime import datetime, timezone
 
-from .profiles import WorkloadSpec
 from .rand import K8S_ALNUM, k8s_suffix, pick_chars, uuid4
-from .timefmt import DAY, HOUR, MINUTE, US
-from .world import ControlPlaneSA, Node, Pod, Token, Workload, World
+from .timefmt import HOUR, MINUTE, US
+from .world import Node, Pod, Token, Workload, World
 
 TOKEN_REFRESH = int(0.8 * 3607 * US)
 STS_REFRESH = int(0.8 * 86400 * US)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from .k8s_audit import Caller
 from .labels import Label
-from .timefmt import DAY, HOUR, US
+from .timefmt import HOUR
 from .world import Pod, Token, World
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -124,4 +124,4 @@ def within(world: World, ts: int) -> int:
 
 
 __all__ = ["Scenario", "token_caller", "alive_pods", "attack_slots", "within", "KUBECTL_UAS", "SCRIPT_UAS",
-           "AWS_CLI", "AWS_CLI_MAC", "BOTO3_ATTACKER", "DAY", "HOUR", "US"]
+           "AWS_CLI", "AWS_CLI_MAC", "BOTO3_ATTACKER"]

@@ -5,7 +5,6 @@ impersonating it, and an Azure service principal given a new secret that is then
 from __future__ import annotations
 
 from . import catalog
-from .aws_traffic import sdk_ua
 from .azure_logs import ARM, GRAPH, STORAGE
 from .cloud_world import AccessKey, IamUser, new_session
 from .cloudtrail import denial
@@ -14,7 +13,7 @@ from .net import attacker_ip
 from .rand import aws_key_id, hex_id, uuid4
 from .scenario_base import AWS_CLI, AWS_CLI_MAC, BOTO3_ATTACKER, Scenario
 from .timefmt import DAY, HOUR, MINUTE, US, iso_seconds
-from .world import World, nat_ip
+from .world import World
 
 GCLOUD = ("google-cloud-sdk gcloud/463.0.0 command/gcloud.{cmd} invocation-id/{inv} environment/None "
           "environment-version/None client-os/LINUX client-os-ver/6.5.0 client-pltf-arch/x86_64 interactive/True "

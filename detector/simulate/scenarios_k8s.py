@@ -13,7 +13,7 @@ import random
 from . import catalog
 from .k8s_audit import Caller, K8sAudit
 from .net import attacker_ip
-from .rand import k8s_suffix, uuid4
+from .rand import uuid4
 from .scenario_base import KUBECTL_UAS, SCRIPT_UAS, Scenario, alive_pods, token_caller
 from .schedule import runner_ip
 from .timefmt import MINUTE, US, iso_micro
