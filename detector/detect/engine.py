@@ -61,6 +61,8 @@ AUTHZ_BURST_US = 10 * 60_000_000
 RECON_BURST_US = 15 * 60_000_000
 SHIFT_SPAN_US = 2 * HOUR_US
 _NEVER = -(1 << 62)
+# a principal younger than the learning period is "seasoned" with this much history of its own
+MIN_AGE_US, MIN_ACTIVE_DAYS, MIN_EVENTS = 2 * DAY_US, 2, 20
 _NOVEL_BEHAVIOUR = frozenset({"new-action", "new-namespace", "unusual-hour"})
 PENDING_GAP_US = HOUR_US  # weak evidence that did not alert within an hour is dropped
 
@@ -315,7 +317,7 @@ class Detector:
         baseline: Baseline | None = None
         peer = self.peers[p.peer]
         if not learning and (p.machine or self.config.score_humans):
-            if ts - p.first_seen >= self.learning_us:
+            if ts - p.first_seen >= self.learning_us or self._seasoned(p, ts):
                 baseline = p
             elif ts - peer.first_seen >= self.learning_us and peer.members >= 2:
                 baseline = peer
@@ -388,6 +390,12 @@ class Detector:
         buffer["rarity"](rarity)
         buffer["hour"](hour_surprise)
 
+    def _seasoned(self, p: PrincipalState, ts: int) -> bool:
+        """A principal first seen late in the learning period but used on several days since
+        (a CI token that runs twice a week) has a baseline of its own worth comparing with."""
+        return (ts - p.first_seen >= MIN_AGE_US and p.active_days >= MIN_ACTIVE_DAYS
+                and p.events >= MIN_EVENTS)
+
     @staticmethod
     def _is_authz_failure(e: dict[str, Any]) -> bool:
         if e["outcome"] != "failure":
@@ -432,7 +440,8 @@ class Detector:
                 network_signal = rules.external_k8s(ip, p.principal, sorted(b.wide_nets)[:3] or sorted(b.nets)[:3],
                                                     token.kind == "legacy")
             elif wide not in b.wide_nets:
-                stable = len(b.wide_nets) <= 4
+                # a principal that already roams many networks (CI runners) gets less for one more
+                stable = len(b.wide_nets) <= 4 and len(b.nets) <= 8
                 points = 35 if stable else 20
                 if source == "k8s" and ip_cls == "private":
                     points = 25
@@ -588,8 +597,14 @@ class Detector:
         via, issuer, issuer_token, born, ip = token.parent
         return {"issued_by": issuer, "issuer_token": issuer_token, "via": via, "issued_at": us_to_iso(born), "issuer_ip": ip}
 
+    @staticmethod
+    def _novelty_key(source, tenant, kind, value) -> str:
+        # a network is the same network for every cloud: CI runners moving to new addresses show
+        # up in K8s, AWS, GCP and Azure logs at once
+        return f"*|{kind}|{value}" if kind == "new-network" else f"{source}|{tenant}|{kind}|{value}"
+
     def _note_novelty(self, source, tenant, kind, value, principal, ts) -> None:
-        key = f"{source}|{tenant}|{kind}|{value}"
+        key = self._novelty_key(source, tenant, kind, value)
         seen = self.novel_seen.get(key)
         if seen is None:
             seen = self.novel_seen[key] = {}
@@ -601,7 +616,7 @@ class Detector:
         for signal in incident.signals.values():
             if signal.kind not in NOVELTY_KINDS or signal.shift_key is None:
                 continue
-            seen = self.novel_seen.get(f"{incident.source}|{incident.tenant}|{signal.kind}|{signal.shift_key}")
+            seen = self.novel_seen.get(self._novelty_key(incident.source, incident.tenant, signal.kind, signal.shift_key))
             if seen is None:
                 continue
             # only what was known by the time the incident could alert, so batching cannot matter

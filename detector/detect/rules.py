@@ -141,9 +141,11 @@ def new_action(action: str, info: ActionInfo, known_to_peers: bool, namespace: s
             "secret-write": 15,
             "workload-create": 15,
         }.get(category, 15)
-        if category == "rbac-change" and namespace and writer and not action.startswith(("bind:", "escalate:")):
+        if category == "rbac-change" and writer and (namespace or action.startswith(("patch:", "update:"))) \
+                and not action.startswith(("bind:", "escalate:")):
             # a deployer that already writes workloads creating a namespaced Role for an app it
-            # ships is routine GitOps; cluster-wide bindings and bind/escalate stay strong
+            # ships, or patching a role's rules, is routine GitOps; creating cluster-wide bindings
+            # and bind/escalate stay strong
             points = 30
         if known_to_peers:
             points = min(points, 25)
