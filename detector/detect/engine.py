@@ -292,7 +292,8 @@ class Detector:
         info = classify(action)
 
         # --- bookkeeping that never depends on readiness ----------------------------------
-        self._note_facts(e, ts)
+        if e["lineage_kind"] is not None or action == "delete:pods":
+            self._note_facts(e, ts)
         pod_ip = None
         pod_uid = e["bound_pod_uid"]
         if pod_uid and source == "k8s":
