@@ -673,11 +673,13 @@ class Detector:
             train_mask = mask & in_learning & settled & ~frame["suspicious"].to_numpy().astype(bool)
             if population not in self._given_forests and train_mask.any():
                 self.training.setdefault(population, []).append(X[train_mask])
+            if not (mask & ~in_learning).any():
+                continue
+            forest = self._forest_for(population)  # fitted as soon as learning is over
             # the forest only amplifies an open incident's evidence, so only those windows are scored
             score_mask = mask & ~in_learning & open_incident
             if not score_mask.any():
                 continue
-            forest = self._forest_for(population)
             if forest is None:
                 continue
             self._forest_signals(forest, frame[score_mask], X[score_mask])

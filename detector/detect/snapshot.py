@@ -23,6 +23,7 @@ from .forest import Forest
 from .incidents import Incident
 from .rules import Signal
 from .state import Baseline, PrincipalState, TokenState
+from .windows import BATCH_COLUMNS, PER_EVENT_COLUMNS
 
 FORMAT = 1
 
@@ -36,6 +37,7 @@ def snapshot(detector: Detector, keep: Callable[[str], bool] | None = None) -> d
             if token is not None:
                 tokens[tkey] = token.to_dict()
     incidents = [_incident_to_dict(i) for k, i in detector.incidents.items() if k in tokens]
+    windows = _window_rows(detector, principals)
     return {
         "format": FORMAT,
         "started_at": detector.started_at,
@@ -44,6 +46,7 @@ def snapshot(detector: Detector, keep: Callable[[str], bool] | None = None) -> d
         "principals": {k: p.to_dict() for k, p in principals.items()},
         "tokens": tokens,
         "incidents": incidents,
+        "windows": windows,
         "shared": {
             "peers": {k: b.to_dict() for k, b in detector.peers.items()},
             "population": {k: dict(v) for k, v in detector.population.items()},
@@ -74,6 +77,8 @@ def restore(detector: Detector, data: dict[str, Any]) -> None:
         detector.principals[key] = PrincipalState.from_dict(p)
     for key, t in data["tokens"].items():
         detector.tokens[key] = TokenState.from_dict(t)
+    if data.get("windows"):
+        _restore_window_rows(detector, data["windows"])
     for i in data["incidents"]:
         incident = _incident_from_dict(i)
         detector.incidents[incident.token_key] = incident
@@ -101,6 +106,30 @@ def restore(detector: Detector, data: dict[str, Any]) -> None:
         detector.window_ewma[detector._code(name)] = value
     for pop, f in shared["forests"].items():
         detector.forests.setdefault(pop, _forest_from_dict(f))
+
+
+def _window_rows(detector: Detector, principals: dict) -> dict[str, list] | None:
+    """Rows of still-open 5-minute windows for these principals, codes spelled out as names."""
+    rows = detector.window_buffer.rows()
+    if not rows:
+        return None
+    names = detector.code_names
+    keep = np.fromiter((names[int(c)] in principals for c in rows["prin"]), dtype=bool, count=len(rows["prin"]))
+    out: dict[str, list] = {}
+    for column, values in rows.items():
+        values = values[keep]
+        if column in BATCH_COLUMNS and column != "win":
+            out[column] = [names[int(c)] if c >= 0 else None for c in values]
+        else:
+            out[column] = values.tolist()
+    return out
+
+
+def _restore_window_rows(detector: Detector, windows: dict[str, list]) -> None:
+    codes = {c: np.array([detector._code(v) for v in windows[c]], dtype=np.int64)
+             for c in BATCH_COLUMNS if c != "win"}
+    codes["win"] = np.asarray(windows["win"], dtype=np.int64)
+    detector.window_buffer.add(codes, {c: windows[c] for c in PER_EVENT_COLUMNS})
 
 
 def dumps(data: dict[str, Any]) -> bytes:

@@ -42,7 +42,9 @@ def train(
         raise InputError("no events in the inputs: nothing to train on")
     ts = events.column("ts")
     first, last = ts[0].as_py(), ts[-1].as_py()
-    span_us = last - first + parse_duration("1d")
+    # everything is learning (one window past the last event), so every window is a training row
+    # candidate; the detector keeps those of the settled second half
+    span_us = last - first + parse_duration("5m") + 1_000_000
     learn_all = settings.detector.model_copy(update={"learning_period": f"{span_us // 1_000_000}s"})
     detector = Detector(learn_all)
     replay(events, detector, quiet=quiet)
