@@ -42,6 +42,7 @@ COMMAND_MODULES = [
     "pipelines.commands.es",
     "pipelines.commands.kibana",
     "pipelines.commands.investigate",
+    "pipelines.commands.inventory",
 ]
 
 

@@ -155,13 +155,18 @@ def drafts_for(inventory: Inventory, principal: str, since: int | None = None, u
 def collect(table: pa.Table, principal: str, since: int | None = None, until: int | None = None,
             config=None) -> Inventory:
     """An inventory of just `principal`'s events in [since, until] (µs), exact to the event."""
-    mask = pc.equal(table.column("principal"), principal)
     if since is not None:
-        mask = pc.and_(mask, pc.greater_equal(table.column("ts"), since))
+        table = table.filter(pc.greater_equal(table.column("ts"), since))
     if until is not None:
-        mask = pc.and_(mask, pc.less_equal(table.column("ts"), until))
-    rows = table.filter(mask).sort_by("ts")
+        table = table.filter(pc.less_equal(table.column("ts"), until))
+    rows = table.filter(pc.equal(table.column("principal"), principal)).sort_by("ts")
     inventory = Inventory(config)
+    # how much log each source/tenant has in the window: what the evidence note rests on
+    spans = table.select(["source", "tenant", "ts"]).group_by(["source", "tenant"]).aggregate(
+        [("ts", "min"), ("ts", "max")])
+    for source, tenant, first, last in zip(*(spans.column(n).to_pylist() for n in ("source", "tenant", "ts_min", "ts_max"))):
+        where = f"{source}|{tenant or ''}"
+        inventory.starts[where], inventory.ends[where] = first, last
     columns = [rows.column(name).to_pylist() for name in FIELDS]
     for values in zip(*columns):
         inventory.note_use(dict(zip(FIELDS, values)))

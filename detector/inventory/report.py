@@ -17,7 +17,7 @@ import statistics
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from ..actions import classify
 from ..events import us_to_iso
@@ -32,7 +32,7 @@ KIND_LABEL = {
     "sp-cert": "SP certificate", "sp": "service principal (no key id)", "service": "cloud service",
     "user": "user credential",
 }
-REPLACED_GRACE_US = 2 * DAY_US  # an old key may serve stragglers this long after its successor appears
+REPLACED_GRACE_US = DAY_US  # an old key may serve stragglers this long after its successor appears
 
 
 @dataclass
@@ -147,8 +147,10 @@ def _in_cidrs(net: str, cidrs: tuple) -> bool:
 
 # --- building -------------------------------------------------------------------------------------
 
-def build(inventory: Inventory, detector, as_of: int | None = None) -> InventoryReport:
-    """Rows for every credential the inventory has seen, as of `as_of` (µs; default: the newest event)."""
+def build(inventory: Inventory, detector, as_of: int | None = None, *,
+          keep: Callable[[str], bool] | None = None) -> InventoryReport:
+    """Rows for every credential the inventory has seen, as of `as_of` (µs; default: the newest
+    event); `keep(principal_key)` limits them to some principals (a stream partition's)."""
     if as_of is None:
         as_of = max(inventory.ends.values(), default=0)
         if detector.max_ts is not None:
@@ -174,6 +176,8 @@ def build(inventory: Inventory, detector, as_of: int | None = None) -> Inventory
     rows: list[TokenRow] = []
     skipped = 0
     for key, use in inventory.tokens.items():
+        if keep is not None and not keep(use.principal):
+            continue
         state = detector.tokens.get(key)
         p = detector.principals.get(use.principal)
         if state is None or p is None:
