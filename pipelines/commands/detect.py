@@ -12,6 +12,8 @@ from detector.detect.engine import Detector
 from detector.detect.forest import load_forests
 from detector.detect.windows import FEATURES
 from detector.quarantine import QuarantineFile
+from detector.search.client import make_client
+from detector.search.sink import AlertSink
 
 from ..alerts_out import print_alert_table, sorted_alerts, write_alerts
 from ..ingest import IngestStats
@@ -30,6 +32,7 @@ def detect(
     config: Optional[Path] = typer.Option(None, "--config", help="YAML settings file (see README, Configuration)."),
     tenant: Optional[str] = typer.Option(None, "--tenant", help="Cluster/account name for records whose log does not carry one."),
     quarantine: Optional[Path] = typer.Option(None, "--quarantine", help="Where unusable records go (default: beside --out)."),
+    es_url: Optional[str] = typer.Option(None, "--es-url", help="Also index alerts into Elasticsearch at this URL as they are raised (by alert id; spooled on disk while it is down). Run `tokenhawk es setup` once first."),
     notify: bool = typer.Option(True, "--notify/--no-notify", help="Send alerts through the configured notify routes as they are raised (when any destination is configured)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or tables."),
 ) -> None:
@@ -50,13 +53,26 @@ def detect(
     finally:
         quarantine_file.close()
     notifier = notifier_if_configured(settings.notify) if notify else None
+    es_sink = AlertSink(make_client(settings.elasticsearch, es_url), settings.elasticsearch) if es_url else None
+
+    def deliver(alerts: list[dict]) -> None:
+        if notifier is not None:
+            notifier.submit(alerts)
+        if es_sink is not None:
+            es_sink.send(alerts)
+
     try:
-        result = replay(events, detector, quiet=quiet, on_alerts=notifier.submit if notifier else None)
+        result = replay(events, detector, quiet=quiet, on_alerts=deliver)
         if notifier is not None:
             notifier.drain()
     finally:
         if notifier is not None:
             notifier.close()
+        if es_sink is not None:
+            report = es_sink.close(wait_seconds=30)
+            if report.pending and not quiet:
+                console.print(f"[yellow]{report.pending} alerts wait in the Elasticsearch spool; "
+                              "`tokenhawk es flush` delivers them[/]")
     alerts = sorted_alerts(result.alerts.values())
     write_alerts(alerts, out)
     elapsed = time.perf_counter() - started
