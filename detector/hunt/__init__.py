@@ -1,0 +1,18 @@
+"""Threat-hunting helpers behind the notebooks in `notebooks/` (and usable from any Python shell).
+
+Every question a notebook asks is answered here, so cells only call and display:
+
+- `sources` — open the data: Parquet/JSONL outputs of `tokenhawk demo`/`detect`, or Elasticsearch
+  through `detector.search` (`open_source("files", events=..., alerts=...)` / `open_source("es", ...)`).
+- `triage` — one alert: its case (token timeline, incident, the principal's history), baseline
+  versus observed for each reason, pivots by IP, user agent, action and namespace, related
+  credentials through lineage.
+- `fleet` — hunting across every token: inventory, dormant tokens, long-lived tokens in use,
+  tokens used from many networks, risky permissions in use, sprawl per namespace.
+- `health` — the detector itself: alert scores and volume over time, the window features of a
+  replay, forest anomaly scores, feature drift between the training window and later windows.
+- `plots` — matplotlib figures of all of the above (returned, never shown).
+- `strip` — `python -m detector.hunt.strip notebooks/*.ipynb`: notebooks are committed without outputs.
+
+Heavy imports (matplotlib) live in `plots` only; nothing here imports `pipelines`.
+"""
