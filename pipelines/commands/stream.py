@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -54,6 +55,9 @@ def _run(roles, config, bootstrap, once, max_idle, metrics_port, no_metrics, log
     from pipelines.stream.service import run_stream
 
     setup_logging(log_level, json_logs=not text_logs)
+    # the rebalance callback restores state synchronously on purpose; kafka-python would warn
+    # that it blocked its event loop at every rebalance
+    logging.getLogger("kafka.net.selector").setLevel(logging.ERROR)
     settings = _settings(config, bootstrap, metrics_port, no_metrics, learning_period)
     forests = None
     if models is not None:

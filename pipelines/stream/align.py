@@ -15,8 +15,8 @@ at least as late (the horizon), and are released in offset order per partition:
 
 Offsets are released as a per-partition prefix, so "everything before offset N was processed"
 holds and N can be committed. A partition that is caught up does not hold others back (live
-traffic cannot wait for a quiet source); one that delivers nothing for `max_wait_s` stops
-holding too. A partition far ahead (`max_buffered` rows waiting) should be paused by the caller.
+traffic cannot wait for a quiet source); one that delivers nothing for `max_wait_s` while
+others do stops holding too. A partition far ahead (`max_buffered` rows waiting) should be paused by the caller.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ class TimeAligner:
         self.next_offset: dict[Hashable, int] = {}  # first offset not yet released
         self.fetched: dict[Hashable, int] = {}  # offset after the last one fetched
         self.since: dict[Hashable, float] = {}  # when the partition last delivered (or was added)
+        self.last_any = clock()  # when any partition last delivered
         self.horizon: int | None = None
 
     def track(self, partition: Hashable, position: int | None = None) -> None:
@@ -64,18 +65,25 @@ class TimeAligner:
         if top > self.high.get(partition, top - 1):
             self.high[partition] = top
         self.fetched[partition] = entries[-1][0] + 1
-        self.since[partition] = self.clock()
+        now = self.clock()
+        if now - self.last_any > self.max_wait_s:
+            # nobody delivered for a while (the broker was away): nobody is behind the others
+            for other in self.since:
+                self.since[other] = now
+        self.since[partition] = self.last_any = now
 
     def buffered(self, partition: Hashable) -> int:
         return len(self.buffers.get(partition, ()))
 
     def release(self, caught_up: dict[Hashable, bool], paused: Iterable[Hashable] = ()) -> list[Entry]:
         """Entries that are safe to process now, in time order (ties: partition, then offset)."""
-        now = self.clock()
         paused = set(paused)
         horizon = None
         for p in self.buffers:
-            if caught_up.get(p, False) or p in paused or now - self.since.get(p, now) > self.max_wait_s:
+            # silent while others delivered: stop waiting for it (when nothing delivers at all,
+            # e.g. the broker is away, nobody's time is known to be ahead, so keep waiting)
+            silent = self.last_any - self.since.get(p, self.last_any) > self.max_wait_s
+            if caught_up.get(p, False) or p in paused or silent:
                 continue
             high = self.high.get(p)
             if high is None:  # unread records whose time we do not know yet

@@ -72,7 +72,9 @@ class KafkaConfig(_Section):
     sasl_plain_password: Optional[SecretStr] = None
     sasl_kerberos_service_name: Optional[str] = None
     client_options: dict[str, Any] = Field(
-        default_factory=dict, description="any other kafka-python setting, applied to every client")
+        default_factory=dict, description="any other kafka-python setting common to all clients (e.g. request_timeout_ms)")
+    consumer_options: dict[str, Any] = Field(default_factory=dict, description="kafka-python KafkaConsumer settings")
+    producer_options: dict[str, Any] = Field(default_factory=dict, description="kafka-python KafkaProducer settings")
 
     topics: TopicsConfig = TopicsConfig()
     create_topics: bool = Field(True, description="create missing tokenhawk topics at start (raw topics too)")
@@ -84,6 +86,8 @@ class KafkaConfig(_Section):
         None, description="cluster/account name for records whose log carries none (a record header "
                           "'tenant' overrides it)")
 
+    session_timeout_ms: int = Field(
+        10_000, ge=1000, description="how soon the group notices a dead consumer and moves its partitions")
     max_poll_records: int = Field(10_000, ge=1, description="records per poll; the detector takes each poll as one batch")
     fetch_max_wait_ms: int = Field(100, ge=0, description="how long the broker may hold a fetch for data")
     compression_type: Compression = Field("none", description="events/alerts/dlq topics; lz4/zstd need their Python package")
@@ -123,6 +127,24 @@ class KafkaConfig(_Section):
             kwargs["ssl_check_hostname"] = self.ssl_check_hostname
         kwargs.update(self.client_options)
         return kwargs
+
+    def consumer_kwargs(self, group: str | None, **settings: Any) -> dict[str, Any]:
+        """A KafkaConsumer's settings: connection, group, manual commits, our poll sizes."""
+        kwargs = self.client_kwargs() | {
+            "group_id": group, "enable_auto_commit": False, "auto_offset_reset": "earliest",
+            "max_poll_records": self.max_poll_records, "fetch_max_wait_ms": self.fetch_max_wait_ms,
+        }
+        if group is not None:
+            kwargs["session_timeout_ms"] = self.session_timeout_ms
+            kwargs["heartbeat_interval_ms"] = max(100, self.session_timeout_ms // 4)
+        return kwargs | settings | self.consumer_options
+
+    def producer_kwargs(self, **settings: Any) -> dict[str, Any]:
+        """A KafkaProducer's settings: every record acknowledged by all in-sync replicas."""
+        kwargs = self.client_kwargs() | {
+            "acks": "all", "linger_ms": self.linger_ms, "compression_type": self.producer_compression(),
+        }
+        return kwargs | settings | self.producer_options
 
     def producer_compression(self) -> str | None:
         return None if self.compression_type == "none" else self.compression_type

@@ -45,7 +45,7 @@ from .align import TimeAligner
 from .codec import BadRecord, dead_letter, decode_event, encode_alert, events_table
 from .config import KafkaConfig
 from .metrics import StreamMetrics
-from .state import StateStore, forget, restore_forests, restore_partitions
+from .state import StateStore, restore_forests, restore_partitions
 from .topics import PartitionMap, partition_count
 
 log = logging.getLogger(__name__)
@@ -70,23 +70,18 @@ class DetectProcessor:
         self.metrics = metrics
         self.topics = config.topics
         self.instance = instance or f"{socket.gethostname()}-{os.getpid()}"
-        client = config.client_kwargs()
         record_max = config.state_max_bytes + (1 << 20)
-        self.producer = KafkaProducer(
-            acks="all", linger_ms=config.linger_ms, compression_type=config.producer_compression(),
-            max_request_size=record_max, buffer_memory=max(32 << 20, 2 * record_max), **client)
-        self.consumer = KafkaConsumer(
-            group_id=config.detect_group, enable_auto_commit=False, auto_offset_reset="earliest",
-            max_poll_records=config.max_poll_records, fetch_max_wait_ms=config.fetch_max_wait_ms, **client)
-        self.facts = KafkaConsumer(
-            group_id=None, enable_auto_commit=False, auto_offset_reset="earliest",
-            max_poll_records=config.max_poll_records, fetch_max_wait_ms=config.fetch_max_wait_ms, **client)
+        self.producer = KafkaProducer(**config.producer_kwargs(max_request_size=record_max))
+        self.consumer = KafkaConsumer(**config.consumer_kwargs(config.detect_group))
+        self.facts = KafkaConsumer(**config.consumer_kwargs(None))
 
         def state_reader():
-            return KafkaConsumer(group_id=None, enable_auto_commit=False, auto_offset_reset="earliest",
-                                 max_partition_fetch_bytes=record_max, fetch_max_bytes=record_max, **client)
+            return KafkaConsumer(**config.consumer_kwargs(None, max_partition_fetch_bytes=record_max,
+                                                          fetch_max_bytes=record_max))
 
         self.store = StateStore(config, self.topics.state, self.producer, state_reader, self.instance)
+        self.detector_config = detector_config
+        self.given_forests = forests
         self.detector = Detector(detector_config, forests=forests)
         self.aligner = TimeAligner(config.align_max_wait_s)
         self.owner_of = PartitionMap(partition_count(self.consumer, self.topics.events))
@@ -95,12 +90,15 @@ class DetectProcessor:
         self._unknown_position: set = set()
         self._facts_started = False
         self._paused: set = set()
+        self._ends: dict = {}  # end offsets of the inputs, asked at every batch
+        self._reported_at = time.monotonic()
         self.events = 0
         self.alerts = 0
         self.dead_letters = 0
         self._since_snapshot = 0
         self._snapshot_at = time.monotonic()
         self._finished = False
+        self._stale = False  # partitions were lost: memory is no longer the truth
         self.consumer.subscribe([self.topics.events], listener=_Listener(self))
 
     # --- partitions moving in and out ------------------------------------------------------
@@ -112,30 +110,40 @@ class DetectProcessor:
 
     def on_revoked(self, partitions: set[int]) -> None:
         """Inside the rebalance: save the state of what we may lose, so the next owner has it."""
-        if partitions and not self._finished:
+        if partitions and not self._finished and not self._stale:
             self.checkpoint(partitions & self.owned, commit=False)
 
     def on_lost(self, partitions: set[int]) -> None:
-        """Evicted from the group: someone else may already own these; write nothing."""
-        self._drop(partitions & self.owned)
-        self.owned -= partitions
+        """Evicted from the group (e.g. the broker was away longer than the session timeout):
+        someone else may own these already, so write nothing; the next assignment rebuilds the
+        state from the snapshots."""
+        self._stale = True
+        log.warning("lost events partitions %s; state will be rebuilt from the snapshots", sorted(partitions))
 
     def on_assigned(self, partitions: set[int]) -> None:
+        """Carry on if nothing moved; otherwise rebuild the detector from the snapshots of every
+        assigned partition (kept ones were just snapshotted in `on_revoked`), so the shared
+        facts come back exactly as they were written, never merged twice."""
         self.metrics.rebalances.labels(PROCESSOR).inc()
-        lost = self.owned - partitions
-        kept = self.owned & partitions
-        new = partitions - self.owned
-        self._drop(lost)
-        for p in kept:  # eager rebalancing resets positions to the commit: carry on where we were
-            tp = self._tp(p)
-            if tp in self.aligner.fetched:
-                self.consumer.seek(tp, self.aligner.fetched[tp])
-        states, forests = self.store.load(new, self.topics.events) if new else ({}, None)
+        self.assigned_once = True
+        if partitions == self.owned and not self._stale and self._facts_started:
+            for tp, position in self.aligner.fetched.items():  # eager rebalancing reset them to the commit
+                if tp.topic == self.topics.events:
+                    self.consumer.seek(tp, position)
+            return
+        states, forests = self.store.load(partitions, self.topics.events) if partitions else ({}, None)
+        self.detector = Detector(self.detector_config, forests=self.given_forests)
         if forests is not None:
             restore_forests(self.detector, forests)
         if states:
             restore_partitions(self.detector, states.values())
-        for p in new:
+        self.aligner = TimeAligner(self.config.align_max_wait_s)
+        self._unknown_position.clear()
+        for consumer in (self.consumer, self.facts):
+            if self._paused:
+                consumer.resume(*[tp for tp in self._paused if tp in consumer.assignment()])
+        self._paused.clear()
+        for p in sorted(partitions):
             tp = self._tp(p)
             state = states.get(p)
             if state is not None:
@@ -145,31 +153,26 @@ class DetectProcessor:
             else:
                 self.aligner.track(tp, None)
                 self._unknown_position.add(tp)
-        if not self._facts_started:
-            self._start_facts(states.values())
+        self._start_facts(states.values())
+        moved = {"kept": sorted(partitions & self.owned), "added": sorted(partitions - self.owned),
+                 "handed_over": sorted(self.owned - partitions)}
         self.owned = set(partitions)
-        self.assigned_once = True
+        self._stale = False
+        self._since_snapshot = 0
         self.metrics.partitions.labels(PROCESSOR).set(len(self.owned))
-        log.info("assigned events partitions %s (restored %s, kept %s, dropped %s)", sorted(partitions),
-                 sorted(states), sorted(kept), sorted(lost),
-                 extra={"fields": {"partitions": sorted(partitions), "restored": sorted(states),
+        log.info("assigned events partitions %s (state restored for %s)", sorted(partitions), sorted(states),
+                 extra={"fields": {"partitions": sorted(partitions), "restored": sorted(states), **moved,
                                    "principals": len(self.detector.principals)}})
-
-    def _drop(self, partitions: set[int]) -> None:
-        if not partitions:
-            return
-        n = forget(self.detector, lambda key: self.owner_of(key) in partitions)
-        self.aligner.forget([self._tp(p) for p in partitions])
-        log.info("handed over events partitions %s (%d principals)", sorted(partitions), n)
 
     def _start_facts(self, states) -> None:
         """Read every facts partition from where the restored state left it (the earliest of
-        them: facts noted twice change nothing), or from the beginning."""
+        them: a fact noted twice changes nothing), or from the beginning without state."""
         from kafka import TopicPartition
 
         count = partition_count(self.facts, self.topics.facts)
         tps = [TopicPartition(self.topics.facts, q) for q in range(count)]
-        self.facts.assign(tps)
+        if set(self.facts.assignment()) != set(tps):
+            self.facts.assign(tps)
         positions: dict[int, int] = {}
         for state in states:
             for q, pos in state["stream_offsets"]["facts"].items():
@@ -193,6 +196,8 @@ class DetectProcessor:
         started = time.perf_counter()
         facts_polled = self.facts.poll(timeout_ms=0, max_records=self.config.max_poll_records) \
             if self._facts_started else {}
+        if self._stale:  # evicted: nothing we hold may be processed or saved until reassigned
+            return 0
         self._resolve_positions()
         n = 0
         for tp, records in list(polled.items()) + list(facts_polled.items()):
@@ -213,7 +218,19 @@ class DetectProcessor:
         self._update_lag()
         if self._snapshot_due():
             self.checkpoint(self.owned)
+        self._report_progress()
         return n
+
+    def _report_progress(self, every_s: float = 30.0) -> None:
+        now = time.monotonic()
+        if now - self._reported_at < every_s:
+            return
+        self._reported_at = now
+        held = sum(len(b) for b in self.aligner.buffers.values())
+        log.info("detect: %d events, %d alerts, %d held back, lag %s", self.events, self.alerts, held, self.lag(),
+                 extra={"fields": {"events": self.events, "alerts": self.alerts, "held_back": held, "lag": self.lag(),
+                                   "partitions": sorted(self.owned), "paused": len(self._paused),
+                                   "unknown_positions": len(self._unknown_position)}})
 
     def _decode(self, tp, records) -> list[tuple[int, int, Any]]:
         entries = []
@@ -230,9 +247,9 @@ class DetectProcessor:
         return entries
 
     def _process(self, released) -> None:
-        facts, events, bad = [], [], []
+        facts, events, where, bad = [], [], [], []
         facts_topic = self.topics.facts
-        for _, _, item, tp in released:
+        for offset, _, item, tp in released:
             if type(item) is _Bad:
                 if tp.topic != facts_topic:  # the same record is dead-lettered by its events owner
                     bad.append(item)
@@ -240,10 +257,11 @@ class DetectProcessor:
                 facts.append(item)
             else:
                 events.append(item)
+                where.append((tp, offset))
         table, rejected = events_table(events)
         for index, detail in rejected:
-            event = events[index]
-            bad.append(_Bad("bad-event", detail, event, str(event.get("origin") or "?")))
+            tp, offset = where[index]
+            bad.append(_Bad("bad-event", detail, events[index], f"{tp.topic}/{tp.partition}/{offset}"))
         if facts:
             facts_table, _ = events_table(facts)
             self.detector.observe_facts(facts_table)
@@ -302,12 +320,29 @@ class DetectProcessor:
                 yield self.facts, tp
 
     def _caught_up(self) -> dict:
+        """Which inputs have nothing more to read, by the broker's end offsets asked now (one
+        request per batch): the high watermark of the last fetch may predate records another
+        partition's fetch already showed, and releasing past them would make them late. A
+        fact, written before the event that depends on it, is never overtaken either way."""
+        self._ends = self._end_offsets()
         out = {}
-        for consumer, tp in self._inputs():
-            high = consumer.highwater(tp)
+        for _, tp in self._inputs():
+            end = self._ends.get(tp)
             fetched = self.aligner.fetched.get(tp)
-            out[tp] = high is not None and fetched is not None and fetched >= high
+            out[tp] = end is not None and fetched is not None and fetched >= end
         return out
+
+    def _end_offsets(self) -> dict:
+        ends: dict = {}
+        by_consumer: dict = {}
+        for consumer, tp in self._inputs():
+            by_consumer.setdefault(id(consumer), (consumer, []))[1].append(tp)
+        for consumer, tps in by_consumer.values():
+            try:
+                ends.update(consumer.end_offsets(tps, timeout_ms=5000))
+            except Exception as exc:  # noqa: BLE001 - the broker is away: nothing counts as caught up
+                log.debug("end offsets unavailable: %r", exc)
+        return ends
 
     def _pause_far_ahead(self) -> None:
         limit = self.config.max_buffered_per_partition
@@ -321,23 +356,21 @@ class DetectProcessor:
                 self._paused.discard(tp)
 
     def _update_lag(self) -> None:
-        for consumer, tp in self._inputs():
-            if tp.topic != self.topics.events:
-                continue
-            high = consumer.highwater(tp)
+        for _, tp in self._inputs():
+            end = self._ends.get(tp)
             position = self.aligner.next_offset.get(tp)
-            if high is not None and position is not None:
-                self.metrics.lag.labels(PROCESSOR, tp.topic, str(tp.partition)).set(max(0, high - position))
+            if tp.topic == self.topics.events and end is not None and position is not None:
+                self.metrics.lag.labels(PROCESSOR, tp.topic, str(tp.partition)).set(max(0, end - position))
 
     def lag(self) -> int | None:
-        """Events not yet processed on the owned partitions (None: not known yet)."""
+        """Records not yet processed on the inputs, as of the last batch (None: not known)."""
         total = 0
-        for consumer, tp in self._inputs():
-            high = consumer.highwater(tp)
+        for _, tp in self._inputs():
+            end = self._ends.get(tp)
             position = self.aligner.next_offset.get(tp)
-            if high is None or position is None:
+            if end is None or position is None:
                 return None
-            total += max(0, high - position)
+            total += max(0, end - position)
         return total
 
     def idle(self) -> bool:

@@ -53,10 +53,10 @@ class EventPublisher:
             key = principal_key(event["source"], event["tenant"], event["principal"])
             value = encode_event(event)
             kbytes = key.encode()
-            send(topics.events, key=kbytes, value=value, partition=partition_of(key))
-            if is_fact(event):
+            if is_fact(event):  # before the event: a detector must not see a use before its birth
                 send(topics.facts, key=kbytes, value=value)
                 self.facts_sent += 1
+            send(topics.events, key=kbytes, value=value, partition=partition_of(key))
             per_source[event["source"]] += 1
             n += 1
         self.sent.update(per_source)
@@ -72,14 +72,9 @@ class NormalizeProcessor:
 
         self.config = config
         self.metrics = metrics
-        client = config.client_kwargs()
         self.source_of = {topic: source for source, topic in config.topics.raw.items()}
-        self.producer = producer or KafkaProducer(
-            acks="all", linger_ms=config.linger_ms, compression_type=config.producer_compression(),
-            batch_size=256 * 1024, **client)
-        self.consumer = consumer or KafkaConsumer(
-            group_id=config.normalize_group, enable_auto_commit=False, auto_offset_reset="earliest",
-            max_poll_records=config.max_poll_records, fetch_max_wait_ms=config.fetch_max_wait_ms, **client)
+        self.producer = producer or KafkaProducer(**config.producer_kwargs(batch_size=256 * 1024))
+        self.consumer = consumer or KafkaConsumer(**config.consumer_kwargs(config.normalize_group))
         self.consumer.subscribe(sorted(self.source_of))
         self.publisher = EventPublisher(config, self.producer, metrics)
         self.normalizer = Normalizer(on_quarantine=self._quarantine)

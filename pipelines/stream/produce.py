@@ -17,21 +17,21 @@ from .normalize import EventPublisher
 def producer_for(config: KafkaConfig):
     from kafka import KafkaProducer
 
-    return KafkaProducer(acks="all", linger_ms=20, batch_size=512 * 1024,
-                         compression_type=config.producer_compression(), **config.client_kwargs())
+    return KafkaProducer(**config.producer_kwargs(linger_ms=20, batch_size=512 * 1024))
 
 
 def produce_raw(config: KafkaConfig, topic: str, inputs: list[str], *, tenant: str | None = None,
                 on_record: Callable[[int], None] | None = None) -> int:
     """Every raw document of the inputs (lines of JSON-lines files, whole JSON files, .gz) as
-    one record of `topic`; returns the count."""
+    one record of `topic`, keyed by file so one file's records stay in order; returns the count."""
     producer = producer_for(config)
     headers = [("tenant", tenant.encode())] if tenant else None
     n = 0
     try:
         for path in expand_inputs(inputs):
+            key = str(path).encode()
             for doc in read_documents(path):
-                producer.send(topic, value=doc.data, headers=headers)
+                producer.send(topic, key=key, value=doc.data, headers=headers)
                 n += 1
                 if on_record is not None:
                     on_record(1)

@@ -1,10 +1,10 @@
 """Detector state on the compacted `tokenhawk.state` topic: one record per events partition.
 
 A record holds everything needed to continue a partition exactly where it was left:
-`detector.detect.snapshot` of the partition's principals (baselines, tokens, open incidents)
-plus the fleet-wide facts, the rows of its still-open 5-minute windows and the isolation-forest
-training rows gathered so far (neither is in the library snapshot, and both change alerts if
-lost), and the offsets the state corresponds to: the partition's next event offset and the
+`detector.detect.snapshot` of the partition's principals (baselines, tokens, open incidents,
+rows of still-open 5-minute windows) plus the fleet-wide facts, the isolation-forest training
+rows gathered so far during learning (not in the library snapshot; the forest differs if they
+are lost), and the offsets the state corresponds to: the partition's next event offset and the
 position in every facts partition. Restoring a record and reading on from those offsets
 reproduces what an uninterrupted run would have done.
 
@@ -34,7 +34,6 @@ from detector.detect.engine import Detector
 log = logging.getLogger(__name__)
 
 FORMAT = 1
-_CODE_COLUMNS = ("tok", "prin", "pop", "ip", "ua", "act", "ns")
 
 
 def state_key(partition: int) -> bytes:
@@ -58,7 +57,7 @@ def partition_state(detector: Detector, keep: Callable[[str], bool]) -> dict[str
     # window_ewma is per principal although the library files it under shared: a partition
     # carries only its own, so restoring it elsewhere cannot overwrite a live principal's value
     shared["window_ewma"] = {k: v for k, v in shared["window_ewma"].items() if keep(k)}
-    data["stream"] = {"windows": _window_rows(detector, keep), "training": _training(detector)}
+    data["stream"] = {"training": _training(detector)}
     return data
 
 
@@ -78,13 +77,10 @@ def restore_forests(detector: Detector, data: dict[str, Any]) -> None:
 
 
 def restore_partitions(detector: Detector, states: Iterable[dict[str, Any]]) -> None:
-    """Merge partition states into `detector` (several at once: their open-window rows are
-    interleaved back into the order they had in the process that wrote them)."""
+    """Merge partition states into `detector` (several at once)."""
     states = list(states)
     for data in states:
         detector_snapshot.restore(detector, data)
-    rows = [data["stream"]["windows"] for data in states if data.get("stream")]
-    _restore_window_rows(detector, rows)
     for data in states:
         for population, packed in (data.get("stream") or {}).get("training", {}).items():
             if population in detector.forests:
@@ -93,75 +89,6 @@ def restore_partitions(detector: Detector, states: Iterable[dict[str, Any]]) -> 
             array = _unpack_array(packed)
             if len(array) > rows_now:
                 detector.training[population] = [array]
-
-
-def forget(detector: Detector, drop: Callable[[str], bool]) -> int:
-    """Remove the principals `drop` selects (their partition moved to another instance), with
-    their tokens, open incidents and open-window rows; shared facts stay. Returns how many."""
-    keys = [k for k in detector.principals if drop(k)]
-    for key in keys:
-        principal = detector.principals.pop(key)
-        for tkey in principal.tokens:
-            detector.tokens.pop(tkey, None)
-            detector.incidents.pop(tkey, None)
-            detector.bursts.pop(tkey, None)
-    if keys:
-        dropped = {detector.codes[k] for k in keys if k in detector.codes}
-        for code in dropped:
-            detector.window_ewma.pop(code, None)
-        columns = detector.window_buffer.columns
-        if columns["prin"]:
-            prin = np.asarray(columns["prin"])
-            kept = ~np.isin(prin, list(dropped))
-            if not kept.all():
-                for values in columns.values():
-                    values[:] = np.asarray(values)[kept].tolist()
-    return len(keys)
-
-
-def _window_rows(detector: Detector, keep: Callable[[str], bool]) -> dict[str, Any]:
-    columns = detector.window_buffer.columns
-    n = len(columns["tok"])
-    if n == 0:
-        return {"n": 0}
-    names = detector.code_names
-    prin = np.asarray(columns["prin"], dtype=np.int64)
-    codes = np.unique(prin)
-    wanted = np.array([keep(names[c]) for c in codes], dtype=bool)
-    mask = np.isin(prin, codes[wanted])
-    if not mask.any():
-        return {"n": 0}
-    seq = np.nonzero(mask)[0]
-    coded = {c: np.asarray(columns[c], dtype=np.int64)[mask] for c in _CODE_COLUMNS}
-    used = np.unique(np.concatenate(list(coded.values())))
-    used = used[used >= 0]
-    out: dict[str, Any] = {"n": int(mask.sum()), "seq": seq.tolist(), "names": [names[c] for c in used]}
-    for c, values in coded.items():  # global codes → indexes into this record's own name list
-        out[c] = np.where(values >= 0, np.searchsorted(used, values), -1).tolist()
-    for c in columns:
-        if c not in coded:
-            out[c] = np.asarray(columns[c])[mask].tolist()
-    return out
-
-
-def _restore_window_rows(detector: Detector, parts: list[dict[str, Any]]) -> None:
-    merged: list[tuple[int, int, dict[str, Any]]] = []  # (seq, row index, part)
-    for part in parts:
-        if not part.get("n"):
-            continue
-        merged.extend((s, i, part) for i, s in enumerate(part["seq"]))
-    if not merged:
-        return
-    merged.sort(key=lambda item: item[0])
-    local_codes = {id(part): [detector._code(name) for name in part["names"]] for part in parts if part.get("n")}
-    append = detector.window_buffer.append
-    for _, i, part in merged:
-        codes = local_codes[id(part)]
-        for c in detector.window_buffer.columns:
-            value = part[c][i]
-            if c in _CODE_COLUMNS:
-                value = codes[value] if value >= 0 else -1
-            append[c](value)
 
 
 def _training(detector: Detector) -> dict[str, Any]:

@@ -1,0 +1,246 @@
+"""Stream-mode parts that need no broker: event-time alignment, record codec, settings,
+partition keys, state records (exact resume), metrics."""
+
+from __future__ import annotations
+
+import urllib.request
+
+import orjson
+import pytest
+from prometheus_client import CollectorRegistry
+
+from detector.detect.engine import Detector
+from detector.errors import ConfigError
+from detector.events import FIELDS, new_event, to_table
+from pipelines.settings import load_settings
+from pipelines.stream.align import TimeAligner
+from pipelines.stream.codec import BadRecord, dead_letter, decode_event, encode_event, events_table, is_fact
+from pipelines.stream.config import KafkaConfig
+from pipelines.stream.metrics import StreamMetrics
+from pipelines.stream.state import (
+    decode_record,
+    encode_record,
+    forests_state,
+    partition_state,
+    restore_forests,
+    restore_partitions,
+)
+from pipelines.stream.topics import PartitionMap, partition_for, principal_key
+from stream_support import attack_world, detector_config, file_mode_alerts
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+# --- alignment --------------------------------------------------------------------------------
+
+
+def test_aligner_waits_for_partitions_that_may_hold_earlier_events():
+    a = TimeAligner(max_wait_s=5, clock=Clock())
+    a.add("p0", [(0, 100, "a0"), (1, 300, "a1")])
+    a.add("p1", [(7, 200, "b0")])
+    # p1 is not caught up: it may still hold events before 200
+    assert [i for _, _, i, _ in a.release({"p0": True, "p1": False})] == ["a0"]
+    assert a.positions() == {"p0": 1, "p1": 7}
+    a.add("p1", [(8, 400, "b1")])
+    assert [i for _, _, i, _ in a.release({"p0": True, "p1": False})] == ["b0", "a1"]
+    assert a.positions() == {"p0": 2, "p1": 8}
+    assert [i for _, _, i, _ in a.release({"p0": True, "p1": True})] == ["b1"]
+    assert a.positions() == {"p0": 2, "p1": 9}
+
+
+def test_aligner_releases_per_partition_prefixes_in_offset_order():
+    a = TimeAligner(max_wait_s=5, clock=Clock())
+    a.add("p0", [(0, 100, "x"), (1, 500, "late-partner"), (2, 150, "behind")])
+    a.add("p1", [(0, 200, "y")])
+    out = a.release({"p0": True, "p1": False})  # horizon 200: 'behind' waits behind offset 1
+    assert [i for _, _, i, _ in out] == ["x"]
+    assert a.positions()["p0"] == 1  # never past an unreleased record: it can be committed
+
+
+def test_aligner_does_not_wait_forever_for_a_silent_partition_but_does_during_an_outage():
+    clock = Clock()
+    a = TimeAligner(max_wait_s=5, clock=clock)
+    a.track("quiet", 0)
+    a.add("busy", [(0, 100, "e")])
+    assert a.release({"busy": True, "quiet": False}) == []  # its first records' time is unknown
+    clock.now = 10.0  # nothing from anyone (broker away): keep waiting
+    assert a.release({"busy": True, "quiet": False}) == []
+    a.add("busy", [(1, 200, "f")])  # back: the first to deliver does not make the others late
+    assert a.release({"busy": True, "quiet": False}) == []
+    for offset, now in ((2, 13.0), (3, 16.0)):  # the busy one keeps delivering, the quiet one not
+        clock.now = now
+        a.add("busy", [(offset, 100 * offset + 100, "gh"[offset - 2])])
+    assert [i for _, _, i, _ in a.release({"busy": True, "quiet": False})] == ["e", "f", "g", "h"]
+
+
+def test_aligner_forgets_revoked_partitions():
+    a = TimeAligner(clock=Clock())
+    a.add("p0", [(5, 1, "a")])
+    a.forget(["p0"])
+    assert a.release({}) == [] and a.positions() == {}
+
+
+# --- records ------------------------------------------------------------------------------------
+
+
+def _event(**fields) -> dict:
+    e = new_event()
+    e.update(ts=1_700_000_000_000_000, event_id="e1", source="k8s", tenant="prod", principal="system:serviceaccount:a:b",
+             token_id="jti", action="get:pods", outcome="success")
+    e.update(fields)
+    return e
+
+
+def test_event_records_round_trip_and_bad_ones_say_why():
+    e = _event()
+    assert decode_event(encode_event(e)) == e
+    assert decode_event(encode_event(e | {"future_field": 1})) == e
+    for value, expected in [(b"{nope", "not JSON"), (b"[1]", "not an object"), (orjson.dumps({"ts": 1}), "missing fields"),
+                            (encode_event(e | {"ts": "2024-01-01"}), "ts is str"),
+                            (encode_event(e | {"source": "mainframe"}), "unknown source"), (None, "empty")]:
+        with pytest.raises(BadRecord, match=expected):
+            decode_event(value)
+
+
+def test_events_table_sets_aside_rows_the_schema_rejects():
+    good, bad = _event(), _event(event_id="e2", status_code="teapot")
+    table, rejected = events_table([good, bad, good])
+    assert table.num_rows == 2 and [i for i, _ in rejected] == [1]
+
+
+def test_facts_are_lineage_and_pod_deletions():
+    assert is_fact(_event(lineage_kind="issued", lineage_token="ASIA1"))
+    assert is_fact(_event(action="delete:pods"))
+    assert not is_fact(_event())
+
+
+def test_dead_letters_carry_reason_and_origin_and_no_secret():
+    raw = b'{"user": {"token": "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"}, "kind": 0}'
+    value, headers = dead_letter(raw, "unknown-shape", "no handler", "audit.k8s/2/41", "normalize", "k8s")
+    headers = dict(headers)
+    assert headers["reason"] == b"unknown-shape" and headers["origin"] == b"audit.k8s/2/41"
+    assert b"eyJhbGci" not in value and b"[REDACTED]" in value
+
+
+# --- settings and keys --------------------------------------------------------------------------
+
+
+def test_kafka_settings_from_env_yaml_and_secrets(tmp_path, monkeypatch):
+    path = tmp_path / "tokenhawk.yaml"
+    path.write_text("kafka:\n  bootstrap_servers: k1:9093,k2:9093\n  security_protocol: SASL_SSL\n"
+                    "  sasl_mechanism: SCRAM-SHA-512\n  sasl_plain_username: th\n  topics: {events: ev}\n")
+    monkeypatch.setenv("TOKENHAWK_KAFKA__SASL_PLAIN_PASSWORD", "s3cret-pw")
+    monkeypatch.setenv("TOKENHAWK_KAFKA__PARTITIONS", "12")
+    kafka = load_settings(path).kafka
+    assert kafka.partitions == 12 and kafka.topics.events == "ev" and kafka.topics.alerts == "tokenhawk.alerts"
+    assert "s3cret-pw" not in repr(kafka) and "s3cret-pw" not in kafka.model_dump_json()
+    client = kafka.client_kwargs()
+    assert client["bootstrap_servers"] == ["k1:9093", "k2:9093"]
+    assert client["sasl_plain_password"] == "s3cret-pw" and client["ssl_check_hostname"] is True
+    consumer = kafka.consumer_kwargs("g", max_poll_records=7)
+    assert consumer["enable_auto_commit"] is False and consumer["max_poll_records"] == 7
+    assert kafka.producer_kwargs()["acks"] == "all"
+
+
+def test_kafka_settings_reject_unknown_keys(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("kafka:\n  bootstrap_server: typo:9092\n")
+    with pytest.raises(ConfigError, match="bootstrap_server"):
+        load_settings(path)
+    with pytest.raises(ValueError, match="unknown sources"):
+        KafkaConfig(topics={"raw": {"mainframe": "audit.zos"}})
+
+
+def test_partition_of_a_principal_is_kafkas_default_partitioner():
+    from kafka.partitioner.default import DefaultPartitioner
+
+    class Cluster:
+        def topics(self):
+            return {"t"}
+
+        def partitions_for_topic(self, topic):
+            return set(range(6))
+
+        available_partitions_for_topic = partitions_for_topic
+
+    pmap = PartitionMap(6)
+    for principal in ("system:serviceaccount:a:b", "arn:aws:iam::1:role/x", "sa@p.iam.gserviceaccount.com"):
+        key = principal_key("k8s", "prod", principal)
+        expected = DefaultPartitioner().partition("t", None, key.encode(), None, None, Cluster())
+        assert pmap(key) == partition_for(key.encode(), 6) == expected
+
+
+# --- state records: exact resume ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cut", [500, 1100, 1800])
+def test_partition_records_resume_exactly_where_the_detector_was(cut):
+    """Snapshot every partition's record mid-stream (during learning, before the forests, after
+    them), restore them all into a new detector, go on: the alerts are the file mode's."""
+    events = attack_world()
+    want = file_mode_alerts(events)
+    table = to_table(events)
+    owner = PartitionMap(3)
+    first, alerts = Detector(detector_config()), {}
+    for offset in range(0, cut, 400):
+        alerts.update((a["alert"]["id"], a) for a in first.process(table.slice(offset, min(400, cut - offset))))
+    records = [encode_record(partition_state(first, lambda key, p=p: owner(key) == p)) for p in range(3)]
+    forests = encode_record(forests_state(first))
+    second = Detector(detector_config())
+    restore_forests(second, decode_record(forests))
+    restore_partitions(second, [decode_record(r) for r in records])
+    for offset in range(cut, table.num_rows, 400):
+        alerts.update((a["alert"]["id"], a) for a in second.process(table.slice(offset, 400)))
+    alerts.update((a["alert"]["id"], a) for a in second.flush())
+    assert alerts == want
+
+
+def test_partition_records_hold_only_their_principals():
+    events = attack_world()
+    detector = Detector(detector_config())
+    detector.process(to_table(events[:1500]))
+    owner = PartitionMap(3)
+    held = [set(partition_state(detector, lambda key, p=p: owner(key) == p)["principals"]) for p in range(3)]
+    assert set().union(*held) == set(detector.principals)
+    assert sum(map(len, held)) == len(detector.principals)
+    assert detector.forests and partition_state(detector, lambda key: True)["shared"]["forests"] == {}
+    assert set(forests_state(detector)["forests"]) == set(detector.forests)  # a record of their own
+
+
+# --- metrics --------------------------------------------------------------------------------------
+
+
+def test_metrics_use_the_injected_registry_and_serve_it():
+    registry = CollectorRegistry()
+    metrics = StreamMetrics(registry)
+    metrics.consumed.labels("detect", "k8s").inc(3)
+    metrics.alerts.labels("high").inc()
+    port = metrics.serve(0, "127.0.0.1")
+    try:
+        body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    finally:
+        metrics.close()
+    assert 'tokenhawk_stream_records_consumed_total{processor="detect",source="k8s"} 3.0' in body
+    assert 'tokenhawk_stream_alerts_total{severity="high"} 1.0' in body
+    # nothing went to the process-wide default registry
+    from prometheus_client import REGISTRY
+
+    assert REGISTRY.get_sample_value("tokenhawk_stream_alerts_total", {"severity": "high"}) is None
+
+
+def test_no_metric_label_can_name_a_token_or_principal():
+    metrics = StreamMetrics(CollectorRegistry())
+    allowed = {"processor", "source", "reason", "severity", "topic", "partition", "kind"}
+    for metric in metrics.registry.collect():
+        collector = metrics.registry._names_to_collectors[metric.name]  # noqa: SLF001 - label names
+        assert set(getattr(collector, "_labelnames", ())) <= allowed, metric.name
+
+
+def test_fields_are_the_event_contract():
+    assert set(orjson.loads(encode_event(_event()))) == set(FIELDS)
