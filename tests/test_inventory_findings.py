@@ -22,6 +22,7 @@ ACCOUNT = "111122223333"
 CLI = "aws-cli/2.15.0 Python/3.11.6 Linux/6.5.0 exe/x86_64.ubuntu.22 prompt/off command/s3.cp"
 SDK = "aws-sdk-go-v2/1.25.0 os/linux lang/go#1.22 md/GOOS#linux"
 PY = "python-requests/2.31.0"
+APP = "exporter/v1.4.2 (linux/amd64) kubernetes/abc123"
 OFFICE = "91.203.220.16"
 ONPREM = "194.8.71.12"
 NAT = "52.2.243.39"
@@ -279,18 +280,19 @@ def test_inventory_is_kept_in_the_detectors_pass():
     events = [legacy_use(d, m) for d in range(2) for m in range(0, 60, 10)] + daily_key(range(2))
     inventory, detector, report, _ = run(events)
     assert inventory.events == detector.stats.events == len(events)
-    assert set(inventory.tokens) == set(detector.tokens)
+    assert set(map(id, inventory.tokens)) == set(map(id, detector.tokens.values()))
     row = report.token("secret:reports/exporter-token-x1")
     assert row.events == detector.tokens[row.key].events == 12 and row.days_active == 2
     assert row.top_actions == [("list:pods", 12)] and row.scopes == ["reports"]
 
 
 def test_inventory_adds_little_per_bound_token():
-    events = [k8s(T0 + h * HOUR + m * MIN, SA, f"jti-{h}", a, ip="10.244.1.9", ua=PY, namespace="reports",
+    events = [k8s(T0 + h * HOUR + m * MIN, SA, f"jti-{h}", a, ip="10.244.1.9", ua=APP, namespace="reports",
                   pod="reports/exporter-1", pod_uid="uid-1") for h in range(8) for m in range(0, 60, 5)
               for a in ("get:configmaps", "get:secrets")]
-    inventory, _, _, _ = run(events)
-    use = inventory.tokens["k8s|prod|jti-5"]
+    inventory, detector, _, _ = run(events)
+    use = inventory.use_of(detector.tokens["k8s|prod|jti-5"], "k8s|prod|jti-5")
     size = sys.getsizeof(use) + sum(sys.getsizeof(getattr(use, s)) for s in use.__slots__
                                     if isinstance(getattr(use, s), (list, dict)))
-    assert size < 1200, size
+    assert use.rare is None and use.nets.__class__ is int  # one network: no list
+    assert size < 500, size

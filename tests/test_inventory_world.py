@@ -258,13 +258,13 @@ def test_exact_window_collection_equals_the_observers_aggregates(world):
 
 def test_state_snapshot_round_trips_and_partitions_merge(world):
     inventory, detector = world["inventory"], world["detector"]
-    whole = snapshot.state(inventory)
+    whole = snapshot.state(inventory, detector)
     restored = Inventory()
     restored.restore(orjson.loads(snapshot_dumps(whole)))
     before = _rows(build(inventory, detector))
     assert _rows(build(restored, detector)) == before
     # two partitions' shares merged back into one inventory give the same view
-    halves = [snapshot.state(inventory, keep=lambda k, i=i: hash(k) % 2 == i) for i in (0, 1)]
+    halves = [snapshot.state(inventory, detector, keep=lambda k, i=i: hash(k) % 2 == i) for i in (0, 1)]
     merged = Inventory()
     for half in halves:
         merged.restore(orjson.loads(snapshot_dumps(half)))

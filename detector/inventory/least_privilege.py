@@ -101,7 +101,7 @@ def draft(inventory: Inventory, pkey: str, since: int | None = None, until: int 
     window = _window_mask(inventory, since, until)
     where = f"{pu.source}|{pu.tenant or ''}"
     start = max(inventory.starts.get(where, 0), since or 0)
-    end = min(inventory.ends.get(where, 0), until if until is not None else 1 << 62)
+    end = min(inventory.max_ts, until if until is not None else 1 << 62)
     active = pu.mask if window is None else pu.mask & window
     evidence = {
         "from": us_to_iso(start) if start else None, "to": us_to_iso(end) if end else None,
@@ -166,7 +166,8 @@ def collect(table: pa.Table, principal: str, since: int | None = None, until: in
         [("ts", "min"), ("ts", "max")])
     for source, tenant, first, last in zip(*(spans.column(n).to_pylist() for n in ("source", "tenant", "ts_min", "ts_max"))):
         where = f"{source}|{tenant or ''}"
-        inventory.starts[where], inventory.ends[where] = first, last
+        inventory.starts[where] = first
+        inventory.max_ts = max(inventory.max_ts, last)
     columns = [rows.column(name).to_pylist() for name in FIELDS]
     for values in zip(*columns):
         inventory.note_use(dict(zip(FIELDS, values)))

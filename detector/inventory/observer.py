@@ -7,10 +7,12 @@ updated its baselines and before it advanced the token's `last_seen` (so `token.
 same inventory from the same state, with no second pass over the events.
 
 What the detector already keeps per token (first/last seen, events, kind, pod binding, lineage
-birth, addresses) is not copied; this adds only what an inventory needs on top, compactly:
-strings are interned once (`names`) and aggregates hold small ints, every collection is capped
-(a full one sets a bit in `full`, so reports say "32+" rather than a wrong count), and empty
-collections are `None`. Per principal it keeps the (action, namespace) pairs it used with the
+birth, addresses) is not copied; this adds only what an inventory needs on top, compactly (most
+credentials are bound tokens that live an hour): aggregates are keyed by the detector's own
+`TokenState`, strings are interned once (`names`) and aggregates hold their codes, a small set is
+None / one int / a capped list (one cap + 1 entry says "more", so reports say "32+" rather than a
+wrong count), and what few credentials need (failures, silences, interactive use) lives in a
+`Rare` made on demand. Per principal it keeps the (action, namespace) pairs it used with the
 days it used them (a bit per day), a few resource names per pair, and its denied requests: what
 least-privilege drafts are made of.
 
@@ -47,8 +49,6 @@ CAP_USES = 4096  # (action, namespace) pairs per principal
 CAP_NAMES = 8  # resource names per pair before the draft says "any"
 CAP_DENIED = 64
 CAP_SHARED_NETS = 4096  # fleet-wide: networks humans / home workloads use
-
-FULL_NETS, FULL_UAS, FULL_SCOPES, FULL_PRIVILEGED = 1, 2, 4, 8
 
 # Requests that end a credential: key deletion/deactivation, a legacy token's secret deleted.
 REVOKING = frozenset({
@@ -91,71 +91,126 @@ def permitted_failure(event: dict[str, Any]) -> bool:
     return status is None or (status < 429 and status not in (401, 403))
 
 
+def put(values, code: int, cap: int):
+    """Add `code` to a small set kept as None (empty), an int (one value) or a list (more): most
+    credentials have one network, one client, one scope. A list holds at most `cap` + 1 codes; the
+    extra one only says "more than cap"."""
+    if values is None:
+        return code
+    if values.__class__ is int:
+        return values if values == code else [values, code]
+    if code not in values and len(values) <= cap:
+        values.append(code)
+    return values
+
+
+def count_of(values, cap: int) -> tuple[int, bool]:
+    """(how many values, whether there were more than `cap`)."""
+    if values is None:
+        return 0, False
+    if values.__class__ is int:
+        return 1, False
+    return min(len(values), cap), len(values) > cap
+
+
+def codes_of(values, cap: int) -> list[int]:
+    if values is None:
+        return []
+    if values.__class__ is int:
+        return [values]
+    return values[:cap]
+
+
+class Rare:
+    """What only some credentials need: failures, silences, interactive use, overflowing actions."""
+
+    __slots__ = ("other", "fails", "denied", "last_fail", "ok_before", "interactive", "interactive_nets",
+                 "gaps", "max_gap", "woke_at", "woke_ok")
+
+    def __init__(self):
+        self.other = self.fails = self.denied = self.interactive = self.gaps = self.max_gap = 0
+        self.last_fail = self.ok_before = self.interactive_nets = self.woke_at = self.woke_ok = None
+
+
 class TokenUse:
-    """What the inventory adds to the detector's `TokenState` for one credential (codes are ints
-    into `Inventory.names`)."""
+    """What the inventory adds to the detector's `TokenState` for one credential. Codes are ints into
+    `Inventory.names`; small sets are None / int / list (see `put`)."""
 
     __slots__ = (
-        "principal",  # the PrincipalState key (the detector's own string, shared)
-        "days", "last_day",  # distinct days with use
-        "last_ok",  # last successful use (µs)
+        "days", "last_day",  # distinct days with use; the last one, relative to the inventory's origin day
         "nets",  # /24 networks it was used from
         "uas",  # user-agent families
         "scopes",  # namespaces / accounts / projects / resource groups touched
-        "actions",  # action → count (the first CAP_ACTIONS distinct ones)
-        "other",  # requests of actions beyond the cap
+        "actions",  # one action code (all requests), or action code → requests
         "privileged",  # sensitive actions (secrets, exec, RBAC, credentials) that succeeded
-        "fails", "denied",  # failed requests; of those, refused by authorization
-        "interactive", "interactive_nets",  # requests from interactive clients, and their networks
         "hour", "hour_ips", "max_hour_ips",  # distinct addresses within one clock hour (shared use)
-        "gaps", "max_gap", "woke_at", "woke_ok",  # silences ≥ dormant_after; the longest, and its end
-        "full",  # bit set: which capped collection overflowed
+        "rare",  # a `Rare`, once something rare happened
     )
 
-    def __init__(self, principal: str):
-        self.principal = principal
+    def __init__(self):
         self.days = 0
-        self.last_day = -1
-        self.last_ok = None
-        self.nets = self.uas = self.scopes = self.privileged = self.interactive_nets = self.hour_ips = None
-        self.actions: dict[int, int] = {}
-        self.other = self.fails = self.denied = self.interactive = 0
+        self.last_day = None
+        self.nets = self.uas = self.scopes = self.actions = self.privileged = self.hour_ips = self.rare = None
         self.hour = -1
         self.max_hour_ips = 0
-        self.gaps = self.max_gap = 0
-        self.woke_at = None
-        self.woke_ok = None
-        self.full = 0
 
-    def to_dict(self, names: list[str]) -> dict[str, Any]:
-        def decode(codes):
-            return None if codes is None else [names[c] for c in codes]
+    def extra(self) -> Rare:
+        rare = self.rare
+        if rare is None:
+            rare = self.rare = Rare()
+        return rare
 
+    def action_counts(self, events: int) -> dict[int, int]:
+        """Action code → requests (`events`: the token's total, for the one-action form)."""
+        if self.actions is None:
+            return {}
+        if self.actions.__class__ is int:
+            return {self.actions: events - (self.rare.other if self.rare else 0)}
+        return dict(self.actions)
+
+    def last_ok(self, last_seen: int) -> int | None:
+        rare = self.rare
+        if rare is None or rare.last_fail is None or rare.last_fail < last_seen:
+            return last_seen
+        return rare.ok_before
+
+    def to_dict(self, names: list[str], events: int, last_seen: int) -> dict[str, Any]:
+        def decode(values, cap):
+            return [names[c] for c in (values[:cap + 1] if isinstance(values, list) else codes_of(values, cap))]
+
+        rare = self.rare or Rare()
         return {
-            "principal": self.principal, "days": self.days, "last_day": self.last_day, "last_ok": self.last_ok,
-            "nets": decode(self.nets), "uas": decode(self.uas), "scopes": decode(self.scopes),
-            "actions": {names[c]: n for c, n in self.actions.items()}, "other": self.other,
-            "privileged": decode(self.privileged), "fails": self.fails, "denied": self.denied,
-            "interactive": self.interactive, "interactive_nets": decode(self.interactive_nets),
-            "max_hour_ips": self.max_hour_ips, "gaps": self.gaps, "max_gap": self.max_gap,
-            "woke_at": self.woke_at, "woke_ok": self.woke_ok, "full": self.full,
+            "days": self.days, "last_day": self.last_day, "nets": decode(self.nets, CAP_NETS),
+            "uas": decode(self.uas, CAP_UAS), "scopes": decode(self.scopes, CAP_SCOPES),
+            "actions": {names[c]: n for c, n in self.action_counts(events).items()},
+            "privileged": decode(self.privileged, CAP_PRIVILEGED), "max_hour_ips": self.max_hour_ips,
+            "other": rare.other, "fails": rare.fails, "denied": rare.denied, "last_ok": self.last_ok(last_seen),
+            "last_fail": rare.last_fail, "interactive": rare.interactive,
+            "interactive_nets": decode(rare.interactive_nets, CAP_INTERACTIVE_NETS), "gaps": rare.gaps,
+            "max_gap": rare.max_gap, "woke_at": rare.woke_at, "woke_ok": rare.woke_ok,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], code: Callable[[str], int]) -> "TokenUse":
-        use = cls(data["principal"])
+        use = cls()
 
         def encode(values):
-            return None if values is None else [code(v) for v in values]
+            out = None
+            for value in values:
+                out = put(out, code(value), 1 << 30)
+            return out
 
-        use.days, use.last_day, use.last_ok = data["days"], data["last_day"], data["last_ok"]
+        use.days, use.last_day, use.max_hour_ips = data["days"], data["last_day"], data["max_hour_ips"]
         use.nets, use.uas, use.scopes = encode(data["nets"]), encode(data["uas"]), encode(data["scopes"])
-        use.actions = {code(a): n for a, n in data["actions"].items()}
-        use.other, use.privileged = data["other"], encode(data["privileged"])
-        use.fails, use.denied, use.interactive = data["fails"], data["denied"], data["interactive"]
-        use.interactive_nets = encode(data["interactive_nets"])
-        use.max_hour_ips, use.gaps, use.max_gap = data["max_hour_ips"], data["gaps"], data["max_gap"]
-        use.woke_at, use.woke_ok, use.full = data["woke_at"], data["woke_ok"], data["full"]
+        use.privileged = encode(data["privileged"])
+        actions = {code(a): n for a, n in data["actions"].items()}
+        use.actions = actions or None
+        if any(data[k] for k in ("other", "fails", "denied", "interactive", "gaps")) or data["last_fail"] is not None:
+            rare = use.extra()
+            rare.other, rare.fails, rare.denied = data["other"], data["fails"], data["denied"]
+            rare.last_fail, rare.ok_before = data["last_fail"], data["last_ok"]
+            rare.interactive, rare.interactive_nets = data["interactive"], encode(data["interactive_nets"])
+            rare.gaps, rare.max_gap, rare.woke_at, rare.woke_ok = data["gaps"], data["max_gap"], data["woke_at"], data["woke_ok"]
         return use
 
 
@@ -248,18 +303,23 @@ class PrincipalUse:
 
 
 class Inventory:
-    """The observer (see the module doc). `config` holds the hygiene thresholds the reports use."""
+    """The observer (see the module doc). `config` holds the hygiene thresholds the reports use.
+
+    Token aggregates are keyed by the detector's `TokenState` object itself (no second copy of the
+    token key per credential); snapshots name them by key, and a restored entry is re-linked to
+    its `TokenState` the first time it is asked for (`use_of`)."""
 
     def __init__(self, config: InventoryConfig | None = None):
         self.config = config or InventoryConfig()
         self.dormant_us = self.config.us("dormant_after")
         self.names: list[str] = []
         self.codes: dict[str, int] = {}
-        self.tokens: dict[str, TokenUse] = {}
+        self.tokens: dict[Any, TokenUse] = {}  # TokenState → its aggregates
+        self._pending: dict[str, dict] = {}  # restored, not yet linked to a TokenState: key → its snapshot
         self.principals: dict[str, PrincipalUse] = {}
         self.origin_day: int | None = None
         self.starts: dict[str, int] = {}  # source|tenant → first event seen (the logs' beginning)
-        self.ends: dict[str, int] = {}  # source|tenant → last event seen
+        self.max_ts: int = 0  # newest event seen
         self.revoked: dict[str, list] = {}  # token key → [ts, by, action]
         self.revoked_principals: dict[str, list] = {}  # principal key → [ts, by, action]
         self.home_nets: dict[str, int] = {}  # networks workload identities exchange from → last seen
@@ -273,46 +333,57 @@ class Inventory:
             self.names.append(value)
         return c
 
+    def use_of(self, token, key: str) -> TokenUse | None:
+        """The aggregates of a detector `TokenState` (whose key is `key`)."""
+        use = self.tokens.get(token)
+        if use is None and self._pending:
+            data = self._pending.pop(key, None)
+            if data is not None:
+                use = self.tokens[token] = TokenUse.from_dict(data, self.code)
+        return use
+
     # --- the hook ----------------------------------------------------------------------------
 
     def observe(self, e: dict[str, Any], token, p, info: ActionInfo) -> None:
-        tid = e["token_id"]
-        if tid is None:
-            return
+        ts = e["ts"]
         self.events += 1
-        source, tenant, ts = e["source"], e["tenant"], e["ts"]
-        key = f"{source}|{tenant or ''}|{tid}"
-        use = self.tokens.get(key)
+        if ts > self.max_ts:
+            self.max_ts = ts
+        use = self.tokens.get(token)
         code = self.code
         if use is None:
-            use = self.tokens[key] = TokenUse(p.key)
-            where = key[: len(key) - len(tid) - 1]
+            source, tenant = e["source"], e["tenant"]
+            where = f"{source}|{tenant or ''}"
+            if self._pending:
+                use = self.use_of(token, f"{where}|{e['token_id']}")
+            if use is None:
+                use = self.tokens[token] = TokenUse()
             if where not in self.starts or ts < self.starts[where]:
                 self.starts[where] = ts
             if self.origin_day is None:
                 self.origin_day = ts // DAY_US
-        day = ts // DAY_US
+        day = ts // DAY_US - self.origin_day
         if day != use.last_day:
             use.days += 1
             use.last_day = day
-        where = key[: len(key) - len(tid) - 1]
-        if ts > self.ends.get(where, 0):
-            self.ends[where] = ts
         failed = e["outcome"] == "failure"
-        if not failed:
-            use.last_ok = ts
-        elif authz_denied(e):
-            use.fails += 1
-            use.denied += 1
-        else:
-            use.fails += 1
+        if failed:
+            rare = use.extra()
+            rare.fails += 1
+            if authz_denied(e):
+                rare.denied += 1
+            # the last success before this failure: the previous request, unless it failed too
+            if token.events and (rare.last_fail is None or token.last_seen > rare.last_fail):
+                rare.ok_before = token.last_seen
+            rare.last_fail = ts
 
         # dormancy: the engine has not advanced last_seen yet
         if token.events and ts - token.last_seen >= self.dormant_us:
-            use.gaps += 1
+            rare = use.extra()
+            rare.gaps += 1
             gap = ts - token.last_seen
-            if gap > use.max_gap:
-                use.max_gap, use.woke_at, use.woke_ok = gap, ts, not credential_refused(e)
+            if gap > rare.max_gap:
+                rare.max_gap, rare.woke_at, rare.woke_ok = gap, ts, not credential_refused(e)
 
         ip = e["source_ip"]
         net_code = -1
@@ -320,85 +391,60 @@ class Inventory:
             net = network_of(ip)
             if net is not None:
                 net_code = code(net)
-                nets = use.nets
-                if nets is None:
-                    use.nets = [net_code]
-                elif net_code not in nets:
-                    if len(nets) < CAP_NETS:
-                        nets.append(net_code)
-                    else:
-                        use.full |= FULL_NETS
+                use.nets = put(use.nets, net_code, CAP_NETS)
                 if not p.machine:
                     if ip_class(ip) == "public":
                         self._remember(self.human_nets, net, ts)
                 elif e["token_kind"] == "web-identity" or e["principal_type"] == "federated":
                     self._remember(self.home_nets, net, ts)
-            hour = ts // HOUR_US
+            # same clock hour (kept mod 256, so also within an hour of the last use)
+            hour = (ts // HOUR_US) & 0xFF
             ip_code = code(ip)
-            if hour != use.hour:
-                use.hour, use.hour_ips = hour, [ip_code]
+            if hour != use.hour or ts - token.last_seen >= HOUR_US:
+                use.hour, use.hour_ips = hour, ip_code
                 if use.max_hour_ips < 1:
                     use.max_hour_ips = 1
-            elif ip_code not in use.hour_ips and len(use.hour_ips) < CAP_HOUR_IPS:
-                use.hour_ips.append(ip_code)
-                if len(use.hour_ips) > use.max_hour_ips:
-                    use.max_hour_ips = len(use.hour_ips)
+            else:
+                use.hour_ips = put(use.hour_ips, ip_code, CAP_HOUR_IPS)
+                seen = 1 if use.hour_ips.__class__ is int else len(use.hour_ips)
+                if seen > use.max_hour_ips:
+                    use.max_hour_ips = seen
 
         family = ua_family(e["user_agent"])
         if family is not None:
-            fc = code(family)
-            uas = use.uas
-            if uas is None:
-                use.uas = [fc]
-            elif fc not in uas:
-                if len(uas) < CAP_UAS:
-                    uas.append(fc)
-                else:
-                    use.full |= FULL_UAS
+            use.uas = put(use.uas, code(family), CAP_UAS)
             if is_interactive(family):
-                use.interactive += 1
+                rare = use.extra()
+                rare.interactive += 1
                 if net_code >= 0:
-                    inets = use.interactive_nets
-                    if inets is None:
-                        use.interactive_nets = [net_code]
-                    elif net_code not in inets and len(inets) < CAP_INTERACTIVE_NETS:
-                        inets.append(net_code)
+                    rare.interactive_nets = put(rare.interactive_nets, net_code, CAP_INTERACTIVE_NETS)
 
         namespace = e["namespace"]
-        scope = scope_of(source, tenant, namespace, e["resource"])
+        scope = scope_of(e["source"], e["tenant"], namespace, e["resource"])
         if scope is not None:
-            sc = code(scope)
-            scopes = use.scopes
-            if scopes is None:
-                use.scopes = [sc]
-            elif sc not in scopes:
-                if len(scopes) < CAP_SCOPES:
-                    scopes.append(sc)
-                else:
-                    use.full |= FULL_SCOPES
+            use.scopes = put(use.scopes, code(scope), CAP_SCOPES)
 
         action = e["action"] or "?"
         ac = code(action)
         actions = use.actions
-        if ac in actions:
+        if actions is None:
+            use.actions = ac
+        elif actions.__class__ is int:
+            if actions != ac:
+                prior = token.events - (use.rare.other if use.rare else 0)
+                use.actions = {actions: prior, ac: 1}
+        elif ac in actions:
             actions[ac] += 1
         elif len(actions) < CAP_ACTIONS:
             actions[ac] = 1
         else:
-            use.other += 1
+            use.extra().other += 1
         if info.sensitivity >= 2 and not failed:
-            priv = use.privileged
-            if priv is None:
-                use.privileged = [ac]
-            elif ac not in priv:
-                if len(priv) < CAP_PRIVILEGED:
-                    priv.append(ac)
-                else:
-                    use.full |= FULL_PRIVILEGED
+            use.privileged = put(use.privileged, ac, CAP_PRIVILEGED)
 
-        self._principal_use(p.key, e, ac, ts, day, failed)
+        self._principal_use(p.key, e, ac, ts, ts // DAY_US, failed)
         if action in REVOKING and not failed:
-            self._revocation(e, source, tenant, action, ts)
+            self._revocation(e, e["source"], e["tenant"], action, ts)
 
     def note_use(self, e: dict[str, Any]) -> None:
         """Only the principal-level use of one event (no detector needed): what least-privilege
@@ -407,8 +453,8 @@ class Inventory:
         where = f"{source}|{tenant or ''}"
         if where not in self.starts or ts < self.starts[where]:
             self.starts[where] = ts
-        if ts > self.ends.get(where, 0):
-            self.ends[where] = ts
+        if ts > self.max_ts:
+            self.max_ts = ts
         if self.origin_day is None:
             self.origin_day = ts // DAY_US
         self.events += 1
@@ -447,8 +493,11 @@ class Inventory:
 
     # --- questions the reports ask -------------------------------------------------------------
 
-    def decode(self, codes) -> list[str]:
-        return [] if codes is None else [self.names[c] for c in codes]
+    def decode(self, values, cap: int) -> tuple[list[str], bool]:
+        """(the names in a small set, whether it overflowed its cap)."""
+        names = self.names
+        codes = codes_of(values, cap)
+        return [names[c] for c in codes], count_of(values, cap)[1]
 
     def day_bit(self, ts: int) -> int:
         """Bit index of the day of `ts` in the day masks."""
@@ -456,44 +505,56 @@ class Inventory:
 
     # --- snapshots (stream state) ----------------------------------------------------------------
 
-    def to_dict(self, keep: Callable[[str], bool] | None = None) -> dict[str, Any]:
+    def to_dict(self, detector, keep: Callable[[str], bool] | None = None) -> dict[str, Any]:
         """JSON-safe state of the principals `keep(principal_key)` selects (all by default), plus
-        the fleet-wide facts (log starts, revocations, home and human networks)."""
+        the fleet-wide facts (log starts, revocations, home and human networks). `detector` is the
+        one this inventory observes (it names the tokens)."""
         names = self.names
-        tokens = {k: u.to_dict(names) for k, u in self.tokens.items() if keep is None or keep(u.principal)}
+        tokens = {}
+        for key, state in detector.tokens.items():
+            if keep is not None and not keep(state.principal):
+                continue
+            use = self.use_of(state, key)
+            if use is not None:
+                tokens[key] = {"principal": state.principal, **use.to_dict(names, state.events, state.last_seen)}
+        for key, data in self._pending.items():  # restored, not asked for since: pass them on as they are
+            if keep is None or keep(data["principal"]):
+                tokens.setdefault(key, data)
         principals = {k: pu.to_dict(names) for k, pu in self.principals.items() if keep is None or keep(k)}
         return {
-            "format": FORMAT, "origin_day": self.origin_day, "events": self.events, "tokens": tokens,
-            "principals": principals,
-            "shared": {"starts": self.starts, "ends": self.ends, "revoked": self.revoked,
+            "format": FORMAT, "origin_day": self.origin_day, "events": self.events, "max_ts": self.max_ts,
+            "tokens": tokens, "principals": principals,
+            "shared": {"starts": self.starts, "revoked": self.revoked,
                        "revoked_principals": self.revoked_principals, "home_nets": self.home_nets,
                        "human_nets": self.human_nets},
         }
 
     def restore(self, data: dict[str, Any]) -> None:
-        """Merge a `to_dict` snapshot in (several partitions' snapshots may be merged into one)."""
+        """Merge a `to_dict` snapshot in (several partitions' snapshots may be merged into one).
+        Token entries wait in `_pending` until their `TokenState` asks for them."""
         if data.get("format") != FORMAT:
             raise ValueError(f"inventory snapshot format {data.get('format')} is not {FORMAT}")
         origin = data.get("origin_day")
-        if self.origin_day is None or (origin is not None and origin < self.origin_day and not self.principals):
-            self.origin_day = origin if origin is not None else self.origin_day
+        if self.origin_day is None:
+            self.origin_day = origin
         elif origin is not None and origin < self.origin_day:
             self._rebase(origin)
         self.events += data.get("events", 0)
+        self.max_ts = max(self.max_ts, data.get("max_ts") or 0)
+        day_shift = (origin - self.origin_day) if origin is not None else 0
         for key, value in data["tokens"].items():
-            self.tokens[key] = TokenUse.from_dict(value, self.code)
-        shift = (origin - self.origin_day) if origin is not None and self.origin_day is not None else 0
+            value = dict(value)
+            if value["last_day"] is not None:
+                value["last_day"] += day_shift
+            self._pending[key] = value
         for key, value in data["principals"].items():
             pu = self.principals.get(key)
             if pu is None:
                 pu = self.principals[key] = PrincipalUse(value["source"], value["tenant"], value["principal"])
-            pu.merge_dict(value, self.code, shift)
+            pu.merge_dict(value, self.code, day_shift)
         shared = data["shared"]
-        for name in ("starts",):
-            for k, v in shared[name].items():
-                self.starts[k] = min(self.starts.get(k, v), v)
-        for k, v in shared["ends"].items():
-            self.ends[k] = max(self.ends.get(k, v), v)
+        for k, v in shared["starts"].items():
+            self.starts[k] = min(self.starts.get(k, v), v)
         self.revoked.update(shared["revoked"])
         self.revoked_principals.update(shared["revoked_principals"])
         for k, v in shared["home_nets"].items():
@@ -507,4 +568,10 @@ class Inventory:
             pu.mask <<= shift
             for use in pu.uses.values():
                 use[3] <<= shift
+        for use in self.tokens.values():
+            if use.last_day is not None:
+                use.last_day += shift
+        for data in self._pending.values():
+            if data["last_day"] is not None:
+                data["last_day"] += shift
         self.origin_day = origin

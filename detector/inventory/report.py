@@ -22,7 +22,18 @@ from typing import Any, Callable, Iterable
 from ..actions import classify
 from ..events import us_to_iso
 from ..netclass import ip_class
-from .observer import DAY_US, HOUR_US, LONG_LIVED, Inventory, TokenUse
+from .observer import (
+    CAP_INTERACTIVE_NETS,
+    CAP_NETS,
+    CAP_PRIVILEGED,
+    CAP_SCOPES,
+    CAP_UAS,
+    DAY_US,
+    LONG_LIVED,
+    Inventory,
+    Rare,
+    TokenUse,
+)
 
 SHORT_LIVED = frozenset({"bound", "session", "web-identity", "oauth"})
 KIND_LABEL = {
@@ -32,6 +43,7 @@ KIND_LABEL = {
     "sp-cert": "SP certificate", "sp": "service principal (no key id)", "service": "cloud service",
     "user": "user credential",
 }
+_NO_RARE = Rare()
 REPLACED_GRACE_US = DAY_US  # an old key may serve stragglers this long after its successor appears
 
 
@@ -152,7 +164,7 @@ def build(inventory: Inventory, detector, as_of: int | None = None, *,
     """Rows for every credential the inventory has seen, as of `as_of` (µs; default: the newest
     event); `keep(principal_key)` limits them to some principals (a stream partition's)."""
     if as_of is None:
-        as_of = max(inventory.ends.values(), default=0)
+        as_of = inventory.max_ts
         if detector.max_ts is not None:
             as_of = max(as_of, detector.max_ts)
     names = inventory.names
@@ -175,17 +187,17 @@ def build(inventory: Inventory, detector, as_of: int | None = None, *,
     by_principal: dict[str, list[TokenRow]] = defaultdict(list)
     rows: list[TokenRow] = []
     skipped = 0
-    for key, use in inventory.tokens.items():
-        if keep is not None and not keep(use.principal):
+    for key, state in detector.tokens.items():
+        if keep is not None and not keep(state.principal):
             continue
-        state = detector.tokens.get(key)
-        p = detector.principals.get(use.principal)
-        if state is None or p is None:
-            skipped += 1
+        use = inventory.use_of(state, key)
+        p = detector.principals.get(state.principal)
+        if use is None or p is None:
+            skipped += 1  # seen before the inventory was attached
             continue
         row = _row(key, use, state, p, inventory, names, as_of, outside, human)
         rows.append(row)
-        by_principal[use.principal].append(row)
+        by_principal[state.principal].append(row)
 
     principals = {}
     for pkey, members in by_principal.items():
@@ -206,31 +218,36 @@ def _row(key: str, use: TokenUse, state, p, inventory: Inventory, names: list[st
         parent = {"issued_by": issuer, "via": via, "issued_at": us_to_iso(born), "issuer_token": issuer_token,
                   "issuer_ip": ip}
         created = born
-    nets = inventory.decode(use.nets)
-    actions = sorted(((names[c], n) for c, n in use.actions.items()), key=lambda x: (-x[1], x[0]))
-    interactive_nets = inventory.decode(use.interactive_nets)
+    rare = use.rare or _NO_RARE
+    nets, nets_more = inventory.decode(use.nets, CAP_NETS)
+    uas, uas_more = inventory.decode(use.uas, CAP_UAS)
+    scopes, scopes_more = inventory.decode(use.scopes, CAP_SCOPES)
+    privileged, _ = inventory.decode(use.privileged, CAP_PRIVILEGED)
+    interactive_nets, _ = inventory.decode(rare.interactive_nets, CAP_INTERACTIVE_NETS)
+    actions = sorted(((names[c], n) for c, n in use.action_counts(state.events).items()), key=lambda x: (-x[1], x[0]))
+    last_ok = use.last_ok(state.last_seen)
     age_known = created is not None
     age_us = as_of - (created if age_known else min(start, state.first_seen))
     revoked = inventory.revoked.get(key)
     if revoked is None:
         revoked = inventory.revoked_principals.get(p.key)
     # a key used successfully after its "revocation" was re-activated (UpdateAccessKey Active)
-    if revoked is not None and use.last_ok is not None and use.last_ok > revoked[0]:
+    if revoked is not None and last_ok is not None and last_ok > revoked[0]:
         revoked = None
     row = TokenRow(
         key=key, source=source, tenant=p.tenant, principal=p.principal, principal_type=p.principal_type,
         machine=p.machine, token_id=key[len(where) + 1:], kind=state.kind, status="active",
-        first_seen=state.first_seen, last_seen=state.last_seen, last_ok=use.last_ok, days_active=use.days,
-        events=state.events, failures=use.fails, denied=use.denied, parent=parent, created=created,
+        first_seen=state.first_seen, last_seen=state.last_seen, last_ok=last_ok, days_active=use.days,
+        events=state.events, failures=rare.fails, denied=rare.denied, parent=parent, created=created,
         age_days=age_us / DAY_US, age_known=age_known, idle_days=max(0, as_of - state.last_seen) / DAY_US,
         logs_days=max(0, as_of - start) / DAY_US, pod=state.pod, node=state.node, ips=list(state.ips),
-        networks=nets, networks_more=bool(use.full & 1), outside_networks=outside(source, nets),
-        user_agents=inventory.decode(use.uas), user_agents_more=bool(use.full & 2),
-        interactive_events=use.interactive, human_networks=[n for n in interactive_nets if n in human],
-        scopes=inventory.decode(use.scopes), scopes_more=bool(use.full & 4), top_actions=actions[:5],
-        distinct_actions=len(actions), privileged_actions=inventory.decode(use.privileged),
-        max_hour_ips=use.max_hour_ips, dormant_gaps=use.gaps, longest_gap_days=use.max_gap / DAY_US,
-        woke_at=use.woke_at, woke_ok=use.woke_ok, superseded_at=state.superseded_at,
+        networks=nets, networks_more=nets_more, outside_networks=outside(source, nets),
+        user_agents=uas, user_agents_more=uas_more,
+        interactive_events=rare.interactive, human_networks=[n for n in interactive_nets if n in human],
+        scopes=scopes, scopes_more=scopes_more, top_actions=actions[:5],
+        distinct_actions=len(actions), privileged_actions=privileged,
+        max_hour_ips=use.max_hour_ips, dormant_gaps=rare.gaps, longest_gap_days=rare.max_gap / DAY_US,
+        woke_at=rare.woke_at, woke_ok=rare.woke_ok, superseded_at=state.superseded_at,
     )
     if revoked is not None:
         row.revoked_at, row.revoked_by, row.revoked_via = revoked

@@ -2,7 +2,7 @@
 
 Two kinds of snapshot, for two purposes:
 
-- **state** (`state(inventory, keep)` / `restore_state(inventory, data)`): the observer's own
+- **state** (`state(inventory, detector, keep)` / `restore_state(inventory, data)`): the observer's own
   aggregates, to travel with the detector's state snapshot on the compacted state topic so a
   partition's inventory moves with its baselines on rebalance (see `Inventory.to_dict`).
 - **view** (`document(...)` and `messages(...)`): what a platform team reads — one record per
@@ -28,8 +28,8 @@ from .report import InventoryReport, PrincipalRow, TokenRow, build, to_record
 FORMAT = 1
 
 
-def state(inventory: Inventory, keep: Callable[[str], bool] | None = None) -> dict[str, Any]:
-    return inventory.to_dict(keep)
+def state(inventory: Inventory, detector, keep: Callable[[str], bool] | None = None) -> dict[str, Any]:
+    return inventory.to_dict(detector, keep)
 
 
 def restore_state(inventory: Inventory, data: dict[str, Any]) -> None:
