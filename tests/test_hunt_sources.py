@@ -14,7 +14,7 @@ from detector.alert import example_alert
 from detector.event_files import EventWriter
 from detector.events import to_table
 from detector.hunt import sources
-from detector.hunt.health import events_table
+from detector.hunt.replay import events_table
 from hunt_support import alerts_file
 
 

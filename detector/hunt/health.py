@@ -1,9 +1,9 @@
 """Model health: is the detector still seeing the world it learned?
 
 - `alert_volume`, `event_volume`, `reason_counts`, `severity_counts` — what the detector produced over time;
-- `replay_windows(events)` — replays events through a real `Detector` and records every closed
-  5-minute token window with the exact features the isolation forests see (`windows.FEATURES`),
-  whether it fell in the training window, and the forest's anomaly score;
+- `replay_windows(events)` — replays events through a real `Detector` (`replay.py`) and records
+  every closed 5-minute token window with the exact features the isolation forests see
+  (`windows.FEATURES`), whether it fell in the training window, and the forest's anomaly score;
 - `feature_drift(replay)` — per population and feature: the training window against later windows
   (population stability index, Kolmogorov–Smirnov distance, means, share of later windows above
   the training p99);
@@ -27,31 +27,13 @@ import pyarrow as pa
 
 from detector.alert import SEVERITIES
 from detector.config import DetectorConfig
-from detector.detect.engine import Detector, DetectorStats
+from detector.detect.engine import DetectorStats
 from detector.detect.forest import Forest, load_forests
-from detector.detect.windows import FEATURES, WINDOW_US
+from detector.detect.windows import FEATURES
 from detector.evaluate import Evaluation, count_token_days, evaluate, load_labels
-from detector.events import FIELDS, SCHEMA, from_output
 
+from .replay import events_table, replay
 from .sources import find_file, to_time
-
-
-def events_table(events: pd.DataFrame | pa.Table) -> pa.Table:
-    """A TokenEvents frame (as `sources` returns) → the detector's in-memory Arrow table, by time."""
-    if isinstance(events, pa.Table):
-        table = events if events.schema.field("ts").type == pa.int64() else from_output(events)
-        return table.sort_by("ts")
-    frame = events[list(FIELDS)]
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    columns = []
-    for f in SCHEMA:
-        column = table.column(f.name)
-        if f.name == "ts":
-            column = column.cast(pa.timestamp("us", tz="UTC")).cast(pa.int64())
-        elif column.type != f.type:
-            column = column.cast(f.type)
-        columns.append(column)
-    return pa.table(columns, schema=SCHEMA).sort_by("ts")
 
 
 # --- what the detector produced ------------------------------------------------------------------
@@ -59,7 +41,9 @@ def events_table(events: pd.DataFrame | pa.Table) -> pa.Table:
 def _alert_rows(alerts: Iterable[dict[str, Any]]) -> pd.DataFrame:
     rows = [{"alert_id": a["alert"]["id"], "first_seen": to_time(a["first_seen"]), "score": a["score"],
              "severity": a["severity"], "source": a["token"]["source"]} for a in alerts]
-    return pd.DataFrame(rows, columns=["alert_id", "first_seen", "score", "severity", "source"])
+    frame = pd.DataFrame(rows, columns=["alert_id", "first_seen", "score", "severity", "source"])
+    frame["first_seen"] = pd.to_datetime(frame["first_seen"], utc=True)
+    return frame
 
 
 def severity_counts(alerts: Iterable[dict[str, Any]]) -> pd.Series:
@@ -136,47 +120,6 @@ def scenario_table(result: Evaluation) -> pd.DataFrame:
 
 # --- replay with window capture ------------------------------------------------------------------
 
-class _WindowRecorder(Detector):
-    """A Detector that also keeps every closed window's feature row.
-
-    The engine computes `rate_ratio_log` inside its scoring step (a running EWMA in the canonical
-    window order); the recorder applies the same rule to a copy of the EWMA taken just before, so
-    the rows equal what the forest sees. tests/test_hunt_health.py checks this against the
-    fitted forest's `data_sha256` (a hash of its exact training rows)."""
-
-    def __init__(self, *args: Any, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self.recorded: list[pd.DataFrame] = []
-
-    def _score_windows(self, frame: pd.DataFrame, watermark: int) -> None:
-        ewma = dict(self.window_ewma)
-        super()._score_windows(frame, watermark)
-        names = self.code_names
-        frame = frame.assign(_tok=[names[int(c)] for c in frame["tok"].to_numpy()])
-        frame = frame.sort_values(["win", "_tok"], kind="stable").reset_index(drop=True)
-        events = frame["events"].to_numpy(dtype=np.float64)
-        usual = np.zeros(len(frame))
-        for i, (code, count, susp) in enumerate(zip(frame["prin"].to_numpy(), events, frame["suspicious"].to_numpy())):
-            old = ewma.get(int(code))
-            if old is not None:
-                usual[i] = old
-            if not susp:
-                ewma[int(code)] = float(count if old is None else 0.9 * old + 0.1 * count)
-        frame["rate_ratio_log"] = np.where(usual > 0, np.log1p(events / np.maximum(usual, 1.0)), 0.0)
-        out = pd.DataFrame({
-            "window": frame["win"].to_numpy(),
-            "population": [names[int(c)] for c in frame["pop"].to_numpy()],
-            "token": frame["_tok"].to_numpy(),
-            "principal": [names[int(c)] for c in frame["prin"].to_numpy()],
-            "suspicious": frame["suspicious"].to_numpy().astype(bool),
-            "events": frame["events"].to_numpy(),
-        })
-        features = frame[FEATURES].to_numpy(dtype=np.float32)
-        for j, name in enumerate(FEATURES):
-            out[name] = features[:, j]
-        self.recorded.append(out)
-
-
 @dataclass
 class WindowReplay:
     """Every closed window of a replay with its features, training flag and forest anomaly."""
@@ -216,37 +159,8 @@ def replay_windows(events: pd.DataFrame | pa.Table, config: DetectorConfig | Non
         config = config.model_copy(update={"learning_period": learning_period})
     if models and forests is None:
         forests = load_forests(find_file(models), FEATURES)
-    table = events_table(events)
-    detector = _WindowRecorder(config, forests=forests)
-    alerts: dict[str, dict[str, Any]] = {}
-    for offset in range(0, table.num_rows, batch_rows):
-        for a in detector.process(table.slice(offset, batch_rows)):
-            alerts[a["alert"]["id"]] = a
-    for a in detector.flush():
-        alerts[a["alert"]["id"]] = a
-    columns = ["window", "population", "token", "principal", "suspicious", "events", *FEATURES]
-    windows = pd.concat(detector.recorded, ignore_index=True) if detector.recorded else pd.DataFrame(columns=columns)
-    learning_until = detector.learning_until()
-    end_us = (windows["window"].to_numpy(dtype=np.int64) + 1) * WINDOW_US
-    learning_us = detector.learning_us
-    if learning_until is None:
-        in_learning = np.zeros(len(windows), dtype=bool)
-        settled = in_learning
-    else:
-        in_learning = end_us <= learning_until
-        settled = end_us > learning_until - learning_us // 2  # the engine trains on the settled half
-    windows.insert(0, "start", pd.to_datetime(windows["window"].to_numpy(dtype=np.int64) * WINDOW_US, unit="us", utc=True))
-    windows["in_learning"] = in_learning
-    windows["training"] = in_learning & settled & ~windows["suspicious"].to_numpy(dtype=bool)
-    anomaly = np.full(len(windows), np.nan)
-    for population, forest in detector.forests.items():
-        mask = (windows["population"] == population).to_numpy()
-        if mask.any():
-            anomaly[mask] = forest.anomaly(windows.loc[mask, FEATURES].to_numpy(dtype=np.float32))
-    windows["anomaly"] = anomaly
-    until = to_time(int(learning_until)) if learning_until is not None else pd.NaT
-    return WindowReplay(windows, dict(detector.forests), until, sorted(alerts.values(), key=lambda a: a["first_seen"]),
-                        detector.stats, config)
+    run = replay(events, config, forests=forests, record_windows=True, batch_rows=batch_rows)
+    return WindowReplay(run.windows, run.forests, run.learning_until, run.alerts, run.detector.stats, config)
 
 
 def training_hash(rows: np.ndarray) -> str:
@@ -258,7 +172,12 @@ def training_hash(rows: np.ndarray) -> str:
 
 def psi(expected: np.ndarray, actual: np.ndarray, bins: int = 10, eps: float = 1e-4) -> float:
     """Population stability index of `actual` against `expected`, on the expected deciles
-    (< 0.1 stable, 0.1–0.25 moderate shift, > 0.25 a shift worth a look)."""
+    (< 0.1 stable, 0.1–0.25 moderate shift, > 0.25 a shift worth a look).
+
+    >>> x = np.arange(1000.0)
+    >>> round(psi(x, x), 6), psi(x, x + 500) > 0.25
+    (0.0, True)
+    """
     expected = np.asarray(expected, dtype=np.float64)
     actual = np.asarray(actual, dtype=np.float64)
     if len(expected) == 0 or len(actual) == 0:

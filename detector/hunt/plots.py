@@ -195,34 +195,35 @@ def stacked_bars(table: pd.DataFrame, title: str, xlabel: str = "", colors: dict
 
 
 def sprawl(table: pd.DataFrame, title: str = "credentials per namespace / account") -> Figure:
-    """`fleet.sprawl`: live tokens (short-lived and long-lived) and the idle rest, per scope."""
+    """`fleet.sprawl`: live credentials (short- and long-lived) and the retired rest, per scope."""
     parts = pd.DataFrame({
-        "live short-lived": table["live_tokens"] - table["long_lived_live"],
+        "live short-lived": table["live"] - table["long_lived_live"],
         "live long-lived": table["long_lived_live"],
-        "seen, not live": table["tokens"] - table["live_tokens"],
+        "retired": table["retired"],
     }).set_axis(table["scope"])
-    return stacked_bars(parts, title, "tokens (log scale)", {"live short-lived": "#3b6ea5",
-                        "live long-lived": EVIDENCE, "seen, not live": ROUTINE}, log=True)
+    return stacked_bars(parts, title, "credentials (log scale)", {"live short-lived": "#3b6ea5",
+                        "live long-lived": EVIDENCE, "retired": ROUTINE}, log=True)
 
 
-def dormancy(inventory: pd.DataFrame, after: str | float = "5d",
+def dormancy(tokens: pd.DataFrame, after: str | float = "5d",
              title: str = "long-lived credentials: silence and last use") -> Figure:
-    """Long-lived credentials: last use (x) against the longest silence (y); dot size is requests,
-    red ones raised alerts. Dots above the dashed line (`after`, a duration or days) woke after
-    a dormancy."""
+    """Long-lived credentials (`fleet.Fleet.tokens` rows): last use (x) against the longest
+    silence (y); dot size is requests, red ones raised alerts. Dots above the dashed line
+    (`after`, a duration or days) woke after a dormancy."""
     after_days = parse_duration(after) / 86_400_000_000 if isinstance(after, str) else float(after)
     fig = _figure(10, 4.2)
     ax = fig.subplots()
-    if inventory.empty:
+    if tokens.empty:
         _empty(ax, "no long-lived credentials")
         return fig
-    size = 20 + 30 * np.log1p(inventory["events"].to_numpy(dtype=float))
-    colors = np.where(inventory["alerts"].to_numpy() > 0, EVIDENCE, "#3b6ea5")
-    ax.scatter(inventory["last_seen"], inventory["longest_silence_days"], s=size, c=colors, alpha=0.7)
-    for r in inventory.itertuples():
-        if r.longest_silence_days >= after_days or r.alerts:
-            ax.annotate(_clip(r.principal.rsplit("/", 1)[-1].rsplit(":", 1)[-1], 28), (r.last_seen, r.longest_silence_days),
-                        fontsize=7, xytext=(4, 4), textcoords="offset points")
+    size = 20 + 30 * np.log1p(tokens["events"].to_numpy(dtype=float))
+    colors = np.where(tokens["alerts"].to_numpy() > 0, EVIDENCE, "#3b6ea5")
+    ax.scatter(tokens["last_seen"], tokens["longest_gap_days"], s=size, c=colors, alpha=0.7)
+    for r in tokens.itertuples():
+        if r.longest_gap_days >= after_days or r.alerts or r.idle_days >= after_days:
+            name = r.principal.rsplit("/", 1)[-1].rsplit(":", 1)[-1]
+            ax.annotate(_clip(name, 28), (r.last_seen, r.longest_gap_days), fontsize=7, xytext=(4, 4),
+                        textcoords="offset points")
     ax.axhline(after_days, color="grey", ls="--", lw=1)
     ax.set_xlabel("last use (UTC)")
     ax.set_ylabel("longest silence (days)")
@@ -241,11 +242,12 @@ def kinds(summary: pd.DataFrame, title: str = "credentials per source and kind")
 
 
 def findings_overview(findings: pd.DataFrame, title: str = "hygiene findings") -> Figure:
-    """Count of findings per kind, colored by their highest rank."""
+    """`fleet.Fleet.findings`: count per kind of finding, stacked by severity."""
     if findings.empty:
         return bars(pd.Series(dtype=float), title)
-    counts = findings.groupby("finding").agg(n=("rank", "size"), top=("rank", "max")).sort_values("top", ascending=False)
-    return bars(counts["n"], title, "credentials", highlight=list(counts.index[counts["top"] >= 80]))
+    table = pd.crosstab(findings["kind"], findings["severity"]).reindex(columns=list(SEVERITY_COLORS), fill_value=0)
+    table = table.loc[table.sum(axis=1).sort_values(ascending=False).index]
+    return stacked_bars(table, title, "findings", SEVERITY_COLORS)
 
 
 # --- health --------------------------------------------------------------------------------------

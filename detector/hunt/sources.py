@@ -13,9 +13,9 @@ Both answer the same questions with the same shapes, so a notebook switches with
 Paths such as ``out/demo/events.parquet`` are looked up from the working directory and its
 parents, so a notebook opened in ``notebooks/`` finds the demo outputs of the repository root.
 
-    >>> src = open_source("files", events="out/demo/events.parquet", alerts="out/demo/alerts.jsonl")  # doctest: +SKIP
-    >>> src.alert()["score"]  # doctest: +SKIP
-    99.3
+    src = open_source("files", events="out/demo/events.parquet", alerts="out/demo/alerts.jsonl")
+    src = open_source("es", es_url="http://127.0.0.1:9200")
+    case_alert = src.alert()  # the highest-scoring alert
 """
 
 from __future__ import annotations
@@ -61,11 +61,12 @@ def find_file(path: str | Path) -> Path:
     """`path` as given if it exists, else the first match relative to a parent of the working
     directory (a notebook runs in notebooks/, the demo writes to <repo>/out/demo)."""
     candidate = Path(path).expanduser()
-    if candidate.is_absolute() or candidate.exists():
+    if candidate.exists():
         return candidate
-    for parent in Path.cwd().resolve().parents:
-        if (parent / candidate).exists():
-            return parent / candidate
+    if not candidate.is_absolute():
+        for parent in Path.cwd().resolve().parents:
+            if (parent / candidate).exists():
+                return parent / candidate
     raise FileNotFoundError(f"{path}: not found in {Path.cwd()} or its parents (run `tokenhawk demo` to make out/demo)")
 
 

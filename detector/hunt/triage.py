@@ -159,7 +159,11 @@ DIMENSIONS: dict[str, tuple[str, str]] = {
 
 def dimension_of(kind: str) -> tuple[str, str]:
     """(dimension, "principal" | "token") of a signal kind; `new-<category>` compares the actions
-    of that category (e.g. new-credential-create → "credential-create actions")."""
+    of that category.
+
+    >>> dimension_of("bound-token-ip-mismatch"), dimension_of("new-credential-create")
+    (('source IP', 'token'), ('credential-create actions', 'principal'))
+    """
     if kind in DIMENSIONS:
         return DIMENSIONS[kind]
     if kind.endswith("-scope"):
