@@ -8,6 +8,7 @@ the generator itself (`build_world` for the same seed), not from hand-copied ids
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -273,7 +274,7 @@ def test_state_snapshot_round_trips_and_partitions_merge(world):
 
 
 def _rows(report) -> list[dict]:
-    return sorted((r.__dict__ for r in report.tokens), key=lambda r: r["key"])
+    return sorted((dataclasses.asdict(r) for r in report.tokens), key=lambda r: r["key"])
 
 
 def snapshot_dumps(data) -> bytes:

@@ -160,7 +160,7 @@ def token_doc(row: TokenRow, findings: list[Finding], as_of: int) -> dict[str, A
     }
     if row.parent:
         inventory.update(issued_by=row.parent["issued_by"], issued_via=row.parent["via"],
-                         issued_at=row.parent["issued_at"])
+                         issued_at=us_to_iso(row.parent["issued_at"]))
     doc["tokenhawk"] = {
         "record": "token", "source": row.source, "tenant": row.tenant, "principal_type": row.principal_type,
         "machine": row.machine,
@@ -213,3 +213,48 @@ def index_report(client, report: InventoryReport, findings: Iterable[Finding], i
 
     ensure_index(client, index)
     return helpers.bulk(client, actions(report, findings, index), chunk_size=chunk_size, raise_on_error=False)
+
+
+# --- Kibana ---------------------------------------------------------------------------------------
+
+INVENTORY_VIEW = "tokenhawk-inventory"
+INVENTORY_SEARCH = "tokenhawk-inventory-findings"
+
+
+def kibana_objects(index: str = INDEX) -> list[dict[str, Any]]:
+    """Saved objects for the inventory, in the format of `detector.search.kibana` (same helpers, so
+    the same Kibana versions import them): a data view, the findings list, and three Lens panels
+    (findings by kind, credentials by kind and status, principals with the most live long-lived
+    credentials) that a dashboard can place."""
+    from detector.search.kibana import _count, _data_view, _lens, _metric, _search, _table, _terms, _xy
+
+    view = _data_view(INVENTORY_VIEW, f"{index}*", "tokenhawk credential inventory")
+    findings = _search(
+        INVENTORY_SEARCH, "tokenhawk: credentials with hygiene findings", INVENTORY_VIEW,
+        ["tokenhawk.findings.severity", "tokenhawk.findings.max_score", "tokenhawk.findings.kinds", "user.name",
+         "tokenhawk.token.id", "tokenhawk.token.kind", "tokenhawk.token.status", "event.end", "message"],
+        [["tokenhawk.findings.max_score", "desc"]],
+        "Every credential (and principal) with a hygiene finding, worst first; expand a row for the evidence "
+        "and the remediation.", query="tokenhawk.findings.count > 0")
+    lenses = [
+        _lens("tokenhawk-lens-inventory-findings", "Hygiene findings by kind", INVENTORY_VIEW, "lnsXY",
+              {"kind": _terms("tokenhawk.findings.kinds", "Finding", 10, "n"), "n": _count("Credentials"),
+               "sev": _terms("tokenhawk.findings.severity", "Severity", 4, "n")},
+              ["kind", "sev", "n"], _xy("bar_horizontal_stacked", "kind", ["n"], "sev"),
+              "Credentials per kind of hygiene finding, by severity."),
+        _lens("tokenhawk-lens-inventory-kinds", "Credentials by kind and status", INVENTORY_VIEW, "lnsDatatable",
+              {"kind": _terms("tokenhawk.token.kind", "Kind", 15, "n"),
+               "status": _terms("tokenhawk.token.status", "Status", 8, "n"), "n": _count("Credentials"),
+               "events": _metric("sum", "tokenhawk.inventory.events", "Requests")},
+              ["kind", "status", "n", "events"], _table(["kind", "status", "n", "events"]),
+              "The inventory at a glance: bound tokens, legacy tokens, keys and secrets, and their state.",
+              kql='tokenhawk.record : "token"'),
+        _lens("tokenhawk-lens-inventory-sprawl", "Live long-lived credentials per principal", INVENTORY_VIEW,
+              "lnsDatatable",
+              {"who": _terms("user.name", "Principal", 20, "live"),
+               "live": _metric("max", "tokenhawk.inventory.live_long_lived_count", "Live long-lived"),
+               "tokens": _metric("max", "tokenhawk.inventory.tokens", "Credentials seen")},
+              ["who", "live", "tokens"], _table(["who", "live", "tokens"]),
+              "Principals holding several standing keys or secrets (sprawl).", kql='tokenhawk.record : "principal"'),
+    ]
+    return [view, findings, *lenses]

@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 from ..actions import ActionInfo
 from ..netclass import ip_class, network_of
-from ..useragent import is_interactive, ua_family
+from ..useragent import INTERACTIVE, ua_family
 from .config import InventoryConfig
 from .scopes import resource_pattern, scope_of
 
@@ -345,15 +345,15 @@ class Inventory:
     # --- the hook ----------------------------------------------------------------------------
 
     def observe(self, e: dict[str, Any], token, p, info: ActionInfo) -> None:
+        # the hot path: interned codes are looked up inline, one-value sets compared before `put`
         ts = e["ts"]
         self.events += 1
         if ts > self.max_ts:
             self.max_ts = ts
         use = self.tokens.get(token)
-        code = self.code
+        codes = self.codes
         if use is None:
-            source, tenant = e["source"], e["tenant"]
-            where = f"{source}|{tenant or ''}"
+            where = f"{e['source']}|{e['tenant'] or ''}"
             if self._pending:
                 use = self.use_of(token, f"{where}|{e['token_id']}")
             if use is None:
@@ -376,12 +376,12 @@ class Inventory:
             if token.events and (rare.last_fail is None or token.last_seen > rare.last_fail):
                 rare.ok_before = token.last_seen
             rare.last_fail = ts
-
+        previous = token.last_seen if token.events else None
         # dormancy: the engine has not advanced last_seen yet
-        if token.events and ts - token.last_seen >= self.dormant_us:
+        if previous is not None and ts - previous >= self.dormant_us:
             rare = use.extra()
             rare.gaps += 1
-            gap = ts - token.last_seen
+            gap = ts - previous
             if gap > rare.max_gap:
                 rare.max_gap, rare.woke_at, rare.woke_ok = gap, ts, not credential_refused(e)
 
@@ -390,8 +390,11 @@ class Inventory:
         if ip:
             net = network_of(ip)
             if net is not None:
-                net_code = code(net)
-                use.nets = put(use.nets, net_code, CAP_NETS)
+                net_code = codes.get(net)
+                if net_code is None:
+                    net_code = self.code(net)
+                if use.nets != net_code:
+                    use.nets = put(use.nets, net_code, CAP_NETS)
                 if not p.machine:
                     if ip_class(ip) == "public":
                         self._remember(self.human_nets, net, ts)
@@ -399,12 +402,14 @@ class Inventory:
                     self._remember(self.home_nets, net, ts)
             # same clock hour (kept mod 256, so also within an hour of the last use)
             hour = (ts // HOUR_US) & 0xFF
-            ip_code = code(ip)
-            if hour != use.hour or ts - token.last_seen >= HOUR_US:
+            ip_code = codes.get(ip)
+            if ip_code is None:
+                ip_code = self.code(ip)
+            if hour != use.hour or previous is None or ts - previous >= HOUR_US:
                 use.hour, use.hour_ips = hour, ip_code
                 if use.max_hour_ips < 1:
                     use.max_hour_ips = 1
-            else:
+            elif use.hour_ips != ip_code:
                 use.hour_ips = put(use.hour_ips, ip_code, CAP_HOUR_IPS)
                 seen = 1 if use.hour_ips.__class__ is int else len(use.hour_ips)
                 if seen > use.max_hour_ips:
@@ -412,20 +417,40 @@ class Inventory:
 
         family = ua_family(e["user_agent"])
         if family is not None:
-            use.uas = put(use.uas, code(family), CAP_UAS)
-            if is_interactive(family):
+            fc = codes.get(family)
+            if fc is None:
+                fc = self.code(family)
+            if use.uas != fc:
+                use.uas = put(use.uas, fc, CAP_UAS)
+            if family in INTERACTIVE:
                 rare = use.extra()
                 rare.interactive += 1
                 if net_code >= 0:
                     rare.interactive_nets = put(rare.interactive_nets, net_code, CAP_INTERACTIVE_NETS)
 
+        source = e["source"]
         namespace = e["namespace"]
-        scope = scope_of(e["source"], e["tenant"], namespace, e["resource"])
-        if scope is not None:
-            use.scopes = put(use.scopes, code(scope), CAP_SCOPES)
+        ns_code = -1
+        if namespace:
+            ns_code = codes.get(namespace)
+            if ns_code is None:
+                ns_code = self.code(namespace)
+        if source == "k8s":
+            sc = ns_code if namespace else None
+        else:
+            scope = scope_of(source, e["tenant"], namespace, e["resource"])
+            sc = None
+            if scope is not None:
+                sc = codes.get(scope)
+                if sc is None:
+                    sc = self.code(scope)
+        if sc is not None and use.scopes != sc:
+            use.scopes = put(use.scopes, sc, CAP_SCOPES)
 
         action = e["action"] or "?"
-        ac = code(action)
+        ac = codes.get(action)
+        if ac is None:
+            ac = self.code(action)
         actions = use.actions
         if actions is None:
             use.actions = ac
@@ -439,12 +464,15 @@ class Inventory:
             actions[ac] = 1
         else:
             use.extra().other += 1
-        if info.sensitivity >= 2 and not failed:
+        if info.sensitivity >= 2 and not failed and use.privileged != ac:
             use.privileged = put(use.privileged, ac, CAP_PRIVILEGED)
 
-        self._principal_use(p.key, e, ac, ts, ts // DAY_US, failed)
+        pu = self.principals.get(p.key)
+        if pu is None:
+            pu = self.principals[p.key] = PrincipalUse(source, e["tenant"], e["principal"])
+        pu.add(e, ac, ns_code, 1 << day if day > 0 else 1, ts, not failed or permitted_failure(e), self.code)
         if action in REVOKING and not failed:
-            self._revocation(e, e["source"], e["tenant"], action, ts)
+            self._revocation(e, source, e["tenant"], action, ts)
 
     def note_use(self, e: dict[str, Any]) -> None:
         """Only the principal-level use of one event (no detector needed): what least-privilege

@@ -47,7 +47,7 @@ _NO_RARE = Rare()
 REPLACED_GRACE_US = DAY_US  # an old key may serve stragglers this long after its successor appears
 
 
-@dataclass
+@dataclass(slots=True)
 class TokenRow:
     key: str
     source: str
@@ -65,7 +65,7 @@ class TokenRow:
     events: int
     failures: int
     denied: int
-    parent: dict[str, Any] | None  # lineage: who issued it, through what, when, from where
+    parent: dict[str, Any] | None  # lineage: who issued it, through what, when (µs), from where
     created: int | None  # issuing observed in the logs
     age_days: float  # since creation if observed, else at least since the logs began
     age_known: bool
@@ -108,7 +108,7 @@ class TokenRow:
         return KIND_LABEL.get(self.kind or "", self.kind or "?")
 
 
-@dataclass
+@dataclass(slots=True)
 class PrincipalRow:
     key: str
     source: str
@@ -215,7 +215,7 @@ def _row(key: str, use: TokenUse, state, p, inventory: Inventory, names: list[st
     created = None
     if state.parent is not None:
         via, issuer, issuer_token, born, ip = state.parent
-        parent = {"issued_by": issuer, "via": via, "issued_at": us_to_iso(born), "issuer_token": issuer_token,
+        parent = {"issued_by": issuer, "via": via, "issued_at": born, "issuer_token": issuer_token,
                   "issuer_ip": ip}
         created = born
     rare = use.rare or _NO_RARE
