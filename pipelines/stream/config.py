@@ -133,6 +133,8 @@ class KafkaConfig(_Section):
         kwargs = self.client_kwargs() | {
             "group_id": group, "enable_auto_commit": False, "auto_offset_reset": "earliest",
             "max_poll_records": self.max_poll_records, "fetch_max_wait_ms": self.fetch_max_wait_ms,
+            # a poll may take max_poll_records from one partition (1 MiB, the default, is ~1,500 events)
+            "max_partition_fetch_bytes": 8 << 20, "fetch_max_bytes": 64 << 20,
         }
         if group is not None:
             kwargs["session_timeout_ms"] = self.session_timeout_ms

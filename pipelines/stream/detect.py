@@ -191,27 +191,27 @@ class DetectProcessor:
     # --- per batch -------------------------------------------------------------------------
 
     def step(self, timeout_ms: int = 500) -> int:
-        """Poll once, align, detect, produce alerts, maybe snapshot. Returns records consumed."""
+        """Poll, align, detect, produce alerts, maybe snapshot. Returns records consumed."""
         polled = self.consumer.poll(timeout_ms=timeout_ms, max_records=self.config.max_poll_records)
         started = time.perf_counter()
-        facts_polled = self.facts.poll(timeout_ms=0, max_records=self.config.max_poll_records) \
-            if self._facts_started else {}
         if self._stale:  # evicted: nothing we hold may be processed or saved until reassigned
             return 0
         self._resolve_positions()
-        n = 0
-        for tp, records in list(polled.items()) + list(facts_polled.items()):
-            if tp.topic == self.topics.events and tp.partition not in self.owned:
-                continue  # fetched before a revocation
-            self.aligner.add(tp, self._decode(tp, records))
-            n += len(records)
+        n = self._take(polled)
+        if self._facts_started:
+            n += self._take(self.facts.poll(timeout_ms=0, max_records=self.config.max_poll_records))
+        # drain what the fetcher already holds: the detector's cost is per batch as much as per event
+        limit = self.config.max_poll_records
+        while polled and self._held() < limit and time.perf_counter() - started < 0.1:
+            polled = self.consumer.poll(timeout_ms=0, max_records=limit - self._held())
+            n += self._take(polled)
         self._pause_far_ahead()
         released = self.aligner.release(self._caught_up(), self._paused)
         if released:
             self._process(released)
         elif n == 0 and self._since_snapshot == 0:
             self._snapshot_at = time.monotonic()  # idle: nothing new to save
-        self.metrics.held_back.set(sum(len(b) for b in self.aligner.buffers.values()))
+        self.metrics.held_back.set(self._held())
         if n or released:
             self.metrics.batch_seconds.labels(PROCESSOR).observe(time.perf_counter() - started)
             self.metrics.batch_records.labels(PROCESSOR).observe(len(released))
@@ -220,6 +220,18 @@ class DetectProcessor:
             self.checkpoint(self.owned)
         self._report_progress()
         return n
+
+    def _take(self, polled) -> int:
+        n = 0
+        for tp, records in polled.items():
+            if tp.topic == self.topics.events and tp.partition not in self.owned:
+                continue  # fetched before a revocation
+            self.aligner.add(tp, self._decode(tp, records))
+            n += len(records)
+        return n
+
+    def _held(self) -> int:
+        return sum(len(b) for b in self.aligner.buffers.values())
 
     def _report_progress(self, every_s: float = 30.0) -> None:
         now = time.monotonic()
@@ -320,22 +332,34 @@ class DetectProcessor:
                 yield self.facts, tp
 
     def _caught_up(self) -> dict:
-        """Which inputs have nothing more to read, by the broker's end offsets asked now (one
-        request per batch): the high watermark of the last fetch may predate records another
-        partition's fetch already showed, and releasing past them would make them late. A
-        fact, written before the event that depends on it, is never overtaken either way."""
-        self._ends = self._end_offsets()
-        out = {}
-        for _, tp in self._inputs():
-            end = self._ends.get(tp)
+        """Which inputs have nothing more to read. A high watermark from the last fetch above
+        what we read means "behind" for sure; one we have reached may be stale (other
+        partitions' fetches may already show later records), so those inputs' end offsets are
+        asked for now: releasing past records we have not seen would make them late. A fact,
+        written before the event that depends on it, is never overtaken either way."""
+        out, unsure = {}, []
+        for consumer, tp in self._inputs():
             fetched = self.aligner.fetched.get(tp)
+            high = consumer.highwater(tp)
+            if high is not None:
+                self._ends[tp] = max(high, self._ends.get(tp, 0))
+            if high is not None and fetched is not None and fetched < high:
+                out[tp] = False
+            else:
+                unsure.append((consumer, tp))
+        ends = self._end_offsets(unsure) if unsure else {}
+        for _, tp in unsure:
+            end = ends.get(tp)
+            fetched = self.aligner.fetched.get(tp)
+            if end is not None:
+                self._ends[tp] = max(end, self._ends.get(tp, 0))
             out[tp] = end is not None and fetched is not None and fetched >= end
         return out
 
-    def _end_offsets(self) -> dict:
+    def _end_offsets(self, inputs) -> dict:
         ends: dict = {}
         by_consumer: dict = {}
-        for consumer, tp in self._inputs():
+        for consumer, tp in inputs:
             by_consumer.setdefault(id(consumer), (consumer, []))[1].append(tp)
         for consumer, tps in by_consumer.values():
             try:
