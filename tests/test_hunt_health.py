@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from detect_world import APP, DAY, HOUR, MIN, T0, World, k8s, run

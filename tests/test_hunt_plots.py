@@ -72,6 +72,7 @@ def test_fleet_figures() -> None:
     assert _png(plots.sprawl(spread)).startswith(PNG)
     matrix = pd.DataFrame({"secret read": [3, 0], "token minting": [0, 9]}, index=["a", "b"])
     assert _png(plots.stacked_bars(matrix, "risky", log=True)).startswith(PNG)
+    assert _png(plots.grouped_bars(matrix, "grouped", log=True)).startswith(PNG)
     assert _png(plots.bars(pd.Series({"x": 3, "y": 1}), "networks", highlight=["x"])).startswith(PNG)
 
 
@@ -112,6 +113,7 @@ def test_health_figures() -> None:
     lambda: plots.anomaly_distribution(pd.DataFrame(), {}),
     lambda: plots.drift_heatmap(pd.DataFrame()),
     lambda: plots.stacked_bars(pd.DataFrame(), "t"),
+    lambda: plots.grouped_bars(pd.DataFrame(), "t"),
 ])
 def test_empty_input_draws_an_empty_figure(figure) -> None:
     assert _png(figure()).startswith(PNG)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
-import pyarrow as pa
 import pytest
 
 from detect_world import APP, CTRL, DAY, T0, World

@@ -172,7 +172,8 @@ def reasons(counts: pd.DataFrame, title: str = "kinds of evidence across alerts"
 
 def stacked_bars(table: pd.DataFrame, title: str, xlabel: str = "", colors: dict[str, str] | None = None,
                  log: bool = False) -> Figure:
-    """Horizontal stacked bars: rows are bars, columns the stacked parts."""
+    """Horizontal stacked bars: rows are bars, columns the stacked parts (`log` distorts the
+    parts' proportions: use it only to make small totals visible)."""
     fig = _figure(9, max(2.6, 0.34 * len(table) + 1.4))
     ax = fig.subplots()
     if table.empty:
@@ -194,14 +195,37 @@ def stacked_bars(table: pd.DataFrame, title: str, xlabel: str = "", colors: dict
     return fig
 
 
+def grouped_bars(table: pd.DataFrame, title: str, xlabel: str = "", colors: dict[str, str] | None = None,
+                 log: bool = False) -> Figure:
+    """Horizontal bars side by side: rows are groups, columns the bars of a group (log-safe)."""
+    fig = _figure(9, max(2.6, 0.22 * len(table) * max(1, len(table.columns)) + 1.4))
+    ax = fig.subplots()
+    if table.empty:
+        _empty(ax)
+        return fig
+    height = 0.8 / max(1, len(table.columns))
+    y = np.arange(len(table))
+    for i, column in enumerate(table.columns):
+        ax.barh(y + (i - (len(table.columns) - 1) / 2) * height, table[column].to_numpy(dtype=float), height=height,
+                label=str(column), color=(colors or {}).get(column))
+    ax.set_yticks(y, [_clip(v, 48) for v in table.index])
+    ax.invert_yaxis()
+    if log:
+        ax.set_xscale("symlog")
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="lower right")
+    return fig
+
+
 def sprawl(table: pd.DataFrame, title: str = "credentials per namespace / account") -> Figure:
-    """`fleet.sprawl`: live credentials (short- and long-lived) and the retired rest, per scope."""
+    """`fleet.sprawl`: live short-lived, live long-lived and retired credentials per scope."""
     parts = pd.DataFrame({
         "live short-lived": table["live"] - table["long_lived_live"],
         "live long-lived": table["long_lived_live"],
         "retired": table["retired"],
     }).set_axis(table["scope"])
-    return stacked_bars(parts, title, "credentials (log scale)", {"live short-lived": "#3b6ea5",
+    return grouped_bars(parts, title, "credentials (log scale)", {"live short-lived": "#3b6ea5",
                         "live long-lived": EVIDENCE, "retired": ROUTINE}, log=True)
 
 
