@@ -7,10 +7,13 @@ Every question a notebook asks is answered here, so cells only call and display:
 - `triage` — one alert: its case (token timeline, incident, the principal's history), baseline
   versus observed for each reason, pivots by IP, user agent, action and namespace, related
   credentials through lineage.
-- `fleet` — hunting across every token: inventory, dormant tokens, long-lived tokens in use,
-  tokens used from many networks, risky permissions in use, sprawl per namespace.
+- `fleet` — hunting across every credential on `detector.inventory` (its report and ranked hygiene
+  findings): dormant, long-lived, shared across networks, privileged permissions in use,
+  interactive use of machine identities, sprawl per namespace/account.
 - `health` — the detector itself: alert scores and volume over time, the window features of a
   replay, forest anomaly scores, feature drift between the training window and later windows.
+- `replay` — events through a real `Detector` (with the inventory observer, or recording every
+  5-minute window exactly as the forests see it), shared by `fleet` and `health`.
 - `plots` — matplotlib figures of all of the above (returned, never shown).
 - `strip` — `python -m detector.hunt.strip notebooks/*.ipynb`: notebooks are committed without outputs.
 
