@@ -28,6 +28,7 @@ from pydantic_settings import (
 )
 
 from detector.config import DetectorConfig
+from detector.inventory.config import InventoryConfig
 from detector.notify.config import NotifyConfig
 from detector.search.config import ElasticsearchConfig
 from detector.errors import ConfigError
@@ -52,6 +53,7 @@ class Settings(BaseSettings):
     notify: NotifyConfig = NotifyConfig()
     elasticsearch: ElasticsearchConfig = ElasticsearchConfig()
     kafka: KafkaConfig = KafkaConfig()
+    inventory: InventoryConfig = InventoryConfig()
 
     @classmethod
     def settings_customise_sources(
