@@ -120,6 +120,7 @@ def throughput(events: pa.Table, bootstrap: str, partitions: int, detector_confi
     from pipelines.stream.detect import DetectProcessor
     from pipelines.stream.metrics import StreamMetrics
     from pipelines.stream.produce import produce_events
+    from pipelines.stream.service import tune_gc
     from pipelines.stream.topics import ensure_topics
 
     config = kafka_config(bootstrap, partitions, max_poll_records=poll_records, snapshot_interval_s=10.0)
@@ -129,15 +130,20 @@ def throughput(events: pa.Table, bootstrap: str, partitions: int, detector_confi
     produce_s = time.perf_counter() - started
 
     processor = DetectProcessor(config, detector_config, StreamMetrics())
+    tune_gc()  # as `tokenhawk stream` does
     learning_end = events.column("ts")[0].as_py() + detector_config.us("learning_period")
     marks = []  # (wall time, events processed, detector max_ts)
     first = None
+    said = time.perf_counter()
     try:
         while processor.events < events.num_rows:
             processor.step(timeout_ms=200)
             if processor.events and first is None:
                 first = time.perf_counter()
             marks.append((time.perf_counter(), processor.events, processor.detector.max_ts or 0))
+            if marks[-1][0] - said > 10:
+                said = marks[-1][0]
+                print(f"  … {processor.events:,} events detected", file=sys.stderr)
         processor.finish()
         sizes = dict(processor.store.last_bytes)
     finally:

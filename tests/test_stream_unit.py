@@ -69,7 +69,7 @@ def test_aligner_does_not_wait_forever_for_a_silent_partition_but_does_during_an
     a.track("quiet", 0)
     a.add("busy", [(0, 100, "e")])
     assert a.release({"busy": True, "quiet": False}) == []  # its first records' time is unknown
-    clock.now = 10.0  # nothing from anyone (broker away): keep waiting
+    clock.now = 10.0  # nothing from anyone (the broker away, or a long batch): keep waiting
     assert a.release({"busy": True, "quiet": False}) == []
     a.add("busy", [(1, 200, "f")])  # back: the first to deliver does not make the others late
     assert a.release({"busy": True, "quiet": False}) == []

@@ -80,8 +80,8 @@ class TimeAligner:
         paused = set(paused)
         horizon = None
         for p in self.buffers:
-            # silent while others delivered: stop waiting for it (when nothing delivers at all,
-            # e.g. the broker is away, nobody's time is known to be ahead, so keep waiting)
+            # silent while others delivered: stop waiting for it. Wall time alone says nothing
+            # (a long batch or a broker outage keeps everyone quiet), so it is not counted.
             silent = self.last_any - self.since.get(p, self.last_any) > self.max_wait_s
             if caught_up.get(p, False) or p in paused or silent:
                 continue

@@ -74,6 +74,9 @@ class DetectProcessor:
         self.producer = KafkaProducer(**config.producer_kwargs(max_request_size=record_max))
         self.consumer = KafkaConsumer(**config.consumer_kwargs(config.detect_group))
         self.facts = KafkaConsumer(**config.consumer_kwargs(None))
+        # end offsets are asked on a client of their own: behind the fetchers' large responses
+        # a ListOffsets request waits for seconds
+        self.offsets = KafkaConsumer(**config.consumer_kwargs(None))
 
         def state_reader():
             return KafkaConsumer(**config.consumer_kwargs(None, max_partition_fetch_bytes=record_max,
@@ -85,6 +88,8 @@ class DetectProcessor:
         self.detector = Detector(detector_config, forests=forests)
         self.aligner = TimeAligner(config.align_max_wait_s)
         self.owner_of = PartitionMap(partition_count(self.consumer, self.topics.events))
+        for topic in (self.topics.events, self.topics.facts):
+            partition_count(self.offsets, topic)  # its metadata, before the first question
         self.owned: set[int] = set()
         self.assigned_once = False
         self._unknown_position: set = set()
@@ -92,6 +97,7 @@ class DetectProcessor:
         self._paused: set = set()
         self._ends: dict = {}  # end offsets of the inputs, asked at every batch
         self._reported_at = time.monotonic()
+        self._end_offsets_warned = 0.0
         self.events = 0
         self.alerts = 0
         self.dead_letters = 0
@@ -335,38 +341,47 @@ class DetectProcessor:
         """Which inputs have nothing more to read. A high watermark from the last fetch above
         what we read means "behind" for sure; one we have reached may be stale (other
         partitions' fetches may already show later records), so those inputs' end offsets are
-        asked for now: releasing past records we have not seen would make them late. A fact,
-        written before the event that depends on it, is never overtaken either way."""
+        asked for now (one request per batch at most): releasing past records we have not seen
+        would make them late. A fact, written before the event that depends on it, is never
+        overtaken either way. Inputs whose latest event time is past everything waiting do not
+        matter and are not asked about."""
+        aligner = self.aligner
+        waiting = [aligner.high[tp] for tp, buffer in aligner.buffers.items() if buffer and tp in aligner.high]
+        latest_waiting = max(waiting) if waiting else None
         out, unsure = {}, []
         for consumer, tp in self._inputs():
-            fetched = self.aligner.fetched.get(tp)
+            fetched = aligner.fetched.get(tp)
             high = consumer.highwater(tp)
             if high is not None:
                 self._ends[tp] = max(high, self._ends.get(tp, 0))
-            if high is not None and fetched is not None and fetched < high:
-                out[tp] = False
+            own = aligner.high.get(tp)
+            if (high is not None and fetched is not None and fetched < high) or \
+                    (own is not None and latest_waiting is not None and own > latest_waiting):
+                out[tp] = False  # behind, or holding back nothing that waits
             else:
                 unsure.append((consumer, tp))
         ends = self._end_offsets(unsure) if unsure else {}
-        for _, tp in unsure:
+        for consumer, tp in unsure:
             end = ends.get(tp)
-            fetched = self.aligner.fetched.get(tp)
+            fetched = aligner.fetched.get(tp)
             if end is not None:
                 self._ends[tp] = max(end, self._ends.get(tp, 0))
+                if fetched is not None and fetched < end and not aligner.buffered(tp):
+                    # offsets without records (transaction markers, compaction) never arrive
+                    position = consumer.position(tp, timeout_ms=200)
+                    if position is not None and position >= end:
+                        aligner.fetched[tp] = aligner.next_offset[tp] = fetched = position
             out[tp] = end is not None and fetched is not None and fetched >= end
         return out
 
     def _end_offsets(self, inputs) -> dict:
-        ends: dict = {}
-        by_consumer: dict = {}
-        for consumer, tp in inputs:
-            by_consumer.setdefault(id(consumer), (consumer, []))[1].append(tp)
-        for consumer, tps in by_consumer.values():
-            try:
-                ends.update(consumer.end_offsets(tps, timeout_ms=5000))
-            except Exception as exc:  # noqa: BLE001 - the broker is away: nothing counts as caught up
-                log.debug("end offsets unavailable: %r", exc)
-        return ends
+        try:
+            return self.offsets.end_offsets([tp for _, tp in inputs], timeout_ms=5000)
+        except Exception as exc:  # noqa: BLE001 - the broker is away: nothing counts as caught up
+            if time.monotonic() - self._end_offsets_warned > 60:
+                self._end_offsets_warned = time.monotonic()
+                log.warning("end offsets unavailable (%r): waiting for every partition", exc)
+            return {}
 
     def _pause_far_ahead(self) -> None:
         limit = self.config.max_buffered_per_partition
@@ -445,8 +460,8 @@ class DetectProcessor:
             self.consumer.unsubscribe()  # leave the group now; revocation was handled in finish()
         except Exception:  # noqa: BLE001
             pass
-        for closing in (lambda: self.consumer.close(autocommit=False), self.facts.close, self.store.close,
-                        self.producer.close):
+        for closing in (lambda: self.consumer.close(autocommit=False), self.facts.close, self.offsets.close,
+                        self.store.close, self.producer.close):
             try:
                 closing()
             except Exception as exc:  # noqa: BLE001 - closing must go on
