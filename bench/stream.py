@@ -274,7 +274,7 @@ def latency(events: pa.Table, bootstrap: str, partitions: int, detector_config: 
                 time.sleep(wait)
         producer.flush()
         paced_s = time.perf_counter() - begin
-        lag_at_end = _scrape_lag(metrics_port)
+        scraped = _scrape(metrics_port)
         time.sleep(5)  # the last alerts
     finally:
         stop.set()
@@ -285,20 +285,27 @@ def latency(events: pa.Table, bootstrap: str, partitions: int, detector_config: 
             detect.kill()
         producer.close()
         log.close()
-    samples = []
+    samples, series = [], []
     for when, alert in arrived:
         ids = [s.get("event_id") for s in alert["tokenhawk"]["signals"]] + alert.get("event_ids", [])
         times = [sent[i] for i in ids if i in sent]
         if times:
             samples.append(when - max(times))
+            series.append((max(times) - begin, when - max(times)))
     samples.sort()
+    # by 5-second slice of the paced phase: a growing latency means the detector falls behind
+    slices: dict[int, list[float]] = {}
+    for at, value in series:
+        slices.setdefault(int(at // 5) * 5, []).append(value)
+    by_slice = {f"{k}s": round(max(v), 3) for k, v in sorted(slices.items())}
 
     def pct(q: float) -> float | None:
         return samples[min(len(samples) - 1, int(q * len(samples)))] if samples else None
 
-    return {"rate_target": rate, "rate_achieved": len(paced) / paced_s, "seconds": paced_s, "lag_at_end": lag_at_end,
+    return {"rate_target": rate, "rate_achieved": len(paced) / paced_s, "seconds": paced_s,
+            "lag_at_end": scraped.get("lag"), "detect_process": scraped,
             "alerts_measured": len(samples), "latency_p50_s": pct(0.50), "latency_p99_s": pct(0.99),
-            "latency_max_s": samples[-1] if samples else None}
+            "latency_max_s": samples[-1] if samples else None, "latency_max_by_5s": by_slice}
 
 
 def _free_port() -> int:
@@ -309,16 +316,30 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _scrape_lag(port: int) -> float | None:
-    """Events the detect process had not processed yet when the paced phase ended."""
+def _scrape(port: int) -> dict:
+    """From the detect process's /metrics: events not processed yet, batch sizes and times."""
     import urllib.request
 
     try:
         body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
     except OSError:
-        return None
-    return sum(float(line.rsplit(" ", 1)[1]) for line in body.splitlines()
-               if line.startswith("tokenhawk_stream_consumer_lag{"))
+        return {}
+    values: dict[str, float] = {}
+    for line in body.splitlines():
+        if line.startswith("#") or " " not in line:
+            continue
+        name, value = line.rsplit(" ", 1)
+        key = name.split("{", 1)[0]
+        values[key] = values.get(key, 0.0) + float(value)
+    batches = values.get("tokenhawk_stream_batch_seconds_count", 0.0)
+    return {
+        "lag": values.get("tokenhawk_stream_consumer_lag"),
+        "batches": batches,
+        "mean_batch_events": values.get("tokenhawk_stream_batch_records_sum", 0.0) / batches if batches else None,
+        "mean_batch_seconds": values.get("tokenhawk_stream_batch_seconds_sum", 0.0) / batches if batches else None,
+        "snapshot_seconds_mean": (values.get("tokenhawk_stream_snapshot_seconds_sum", 0.0)
+                                  / max(values.get("tokenhawk_stream_snapshot_seconds_count", 0.0), 1.0)),
+    }
 
 
 def _probe_templates(rows: list[dict]) -> list[dict]:

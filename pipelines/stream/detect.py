@@ -11,9 +11,10 @@ Each poll is one micro-batch for the same `Detector.process` the file mode calls
     holds). The owner of the issuing principal sees the same event twice; noting a fact twice
     changes nothing.
 
-Delivery: alerts of a batch are produced and flushed (acknowledged) before the next poll. Every
+Delivery: alerts of a batch are sent as soon as it is processed (within `linger_ms`). Every
 `snapshot_interval_s` / `snapshot_every_events` the state of each owned partition is written
-with the offsets it corresponds to, flushed, and only then are offsets committed. After a crash
+with the offsets it corresponds to, the producer is flushed (every alert and state record
+acknowledged), and only then are offsets committed. After a crash
 the next owner restores the snapshot and re-reads from its offsets: the re-processed events
 rebuild exactly the same state and re-emit the same alert documents under the same
 deterministic ids, which a consumer keeping the last value per key (Elasticsearch by id, a
@@ -288,9 +289,7 @@ class DetectProcessor:
             value, headers = dead_letter(item.raw, item.reason, item.detail, item.origin, PROCESSOR, None)
             self.producer.send(self.topics.dlq, value=value, headers=headers)
             self.metrics.dead_lettered.labels(PROCESSOR, "unknown", item.reason).inc()
-        self._send_alerts(alerts)
-        if alerts or bad:
-            self.producer.flush()
+        self._send_alerts(alerts)  # out within linger_ms; acknowledged before any commit (checkpoint)
         self.dead_letters += len(bad)
         self.events += table.num_rows
         self._since_snapshot += table.num_rows + len(facts)
