@@ -10,16 +10,16 @@ from __future__ import annotations
 import signal
 import time
 from collections import Counter
-from pathlib import Path
 
 import orjson
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from prometheus_client import CollectorRegistry
 
+from detector.detect.engine import Detector
 from detector.events import FIELDS, to_table
 from detector.quarantine import QuarantineFile
-from pipelines.ingest import IngestStats, ingest_files
+from pipelines.ingest import IngestStats
 from pipelines.replay import load_events, replay
 from pipelines.stream.metrics import StreamMetrics
 from pipelines.stream.produce import produce_events, produce_raw
@@ -41,8 +41,6 @@ from stream_support import (
     tokenhawk,
     write_config,
 )
-
-from detector.detect.engine import Detector
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(240)]
 

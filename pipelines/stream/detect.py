@@ -33,7 +33,6 @@ import logging
 import os
 import socket
 import time
-from collections import Counter
 from typing import Any
 
 import pyarrow.compute as pc
