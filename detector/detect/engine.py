@@ -64,7 +64,9 @@ _NEVER = -(1 << 62)
 # a principal younger than the learning period is "seasoned" with this much history of its own
 MIN_AGE_US, MIN_ACTIVE_DAYS, MIN_EVENTS = 2 * DAY_US, 2, 20
 _NOVEL_BEHAVIOUR = frozenset({"new-action", "new-namespace", "unusual-hour"})
-PENDING_GAP_US = HOUR_US  # weak evidence that did not alert within an hour is dropped
+PENDING_GAP_US = HOUR_US
+BIRTH_TTL_US = 7 * DAY_US
+DELETION_TTL_US = 30 * DAY_US  # weak evidence that did not alert within an hour is dropped
 
 
 def is_machine(source: str, principal: str, principal_type: str | None, token_kind: str | None) -> bool:
@@ -159,6 +161,7 @@ class Detector:
         self.stats = DetectorStats()
         self._touched: set[str] = set()
         self._finished: list[Incident] = []  # closed by a later event, not yet evaluated
+        self._pruned_hour = -1
 
     # --- public API ------------------------------------------------------------------------
 
@@ -637,7 +640,28 @@ class Detector:
         frame = self.window_buffer.close(watermark // WINDOW_US)
         if frame is not None and len(frame):
             self._score_windows(frame, watermark)
-        return self._evaluate_incidents(watermark)
+        alerts = self._evaluate_incidents(watermark)
+        if watermark // HOUR_US != self._pruned_hour:
+            self._pruned_hour = watermark // HOUR_US
+            self._prune(watermark)
+        return alerts
+
+    def _prune(self, watermark: int) -> None:
+        """Forget facts too old to matter, so long-running streams keep bounded state: token births
+        nobody used within a week, pod deletions after a month, fleet novelties past their span."""
+        for key in [k for k, b in self.births.items() if watermark - b[3] > BIRTH_TTL_US]:
+            del self.births[key]
+        for key in [k for k, t in self.deleted_pods.items() if watermark - t > DELETION_TTL_US]:
+            del self.deleted_pods[key]
+        # novelties are kept well past the span they are compared over, because an open incident
+        # re-checks its signals against them each time it is evaluated
+        horizon = max(DAY_US, 4 * self.gap_us)
+        for key in list(self.novel_seen):
+            seen = self.novel_seen[key]
+            for principal in [p for p, t in seen.items() if watermark - t > horizon]:
+                del seen[principal]
+            if not seen:
+                del self.novel_seen[key]
 
     def _score_windows(self, frame, watermark: int) -> None:
         self.stats.windows += len(frame)
