@@ -48,6 +48,8 @@ class TopicsConfig(_Section):
     alerts: str = Field("tokenhawk.alerts", description="alert documents, keyed by alert id")
     dlq: str = Field("tokenhawk.dlq", description="dead letters: reason and origin in headers")
     state: str = Field("tokenhawk.state", description="compacted detector snapshots, one key per events partition")
+    inventory: str = Field("tokenhawk.inventory", description="compacted token inventory: one record per credential "
+                                                               "and per principal (with its hygiene findings)")
 
     @field_validator("raw")
     @classmethod
@@ -100,6 +102,8 @@ class KafkaConfig(_Section):
 
     snapshot_interval_s: float = Field(10.0, gt=0, description="snapshot state and commit at least this often")
     snapshot_every_events: int = Field(500_000, ge=1, description="…or after this many events")
+    inventory_interval_s: float = Field(300.0, gt=0, description="emit the changed part of the token inventory to "
+                                                                   "the inventory topic at most this often")
     state_max_bytes: int = Field(64 << 20, ge=1 << 20, description="largest snapshot record (state topic max.message.bytes)")
 
     metrics_port: Optional[int] = Field(9464, ge=0, le=65535, description="Prometheus /metrics port; null disables it")

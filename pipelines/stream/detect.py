@@ -40,6 +40,9 @@ import pyarrow.compute as pc
 from detector.alert import Alert
 from detector.config import DetectorConfig
 from detector.detect.engine import Detector
+from detector.inventory import Inventory
+from detector.inventory import snapshot as inventory_snapshot
+from detector.inventory.config import InventoryConfig
 
 from .align import TimeAligner
 from .codec import BadRecord, dead_letter, decode_event, encode_alert, events_table
@@ -63,7 +66,8 @@ class _Bad:
 
 class DetectProcessor:
     def __init__(self, config: KafkaConfig, detector_config: DetectorConfig, metrics: StreamMetrics, *,
-                 forests: dict | None = None, instance: str | None = None):
+                 forests: dict | None = None, instance: str | None = None,
+                 inventory_config: InventoryConfig | None = None):
         from kafka import KafkaConsumer, KafkaProducer
 
         self.config = config
@@ -85,7 +89,9 @@ class DetectProcessor:
         self.store = StateStore(config, self.topics.state, self.producer, state_reader, self.instance)
         self.detector_config = detector_config
         self.given_forests = forests
-        self.detector = Detector(detector_config, forests=forests)
+        self.inventory_config = inventory_config or InventoryConfig()
+        self._new_detector()
+        self._inventory_as_of: int | None = None  # event time of the last inventory emission
         self.aligner = TimeAligner(config.align_max_wait_s)
         self.owner_of = PartitionMap(partition_count(self.consumer, self.topics.events))
         for topic in (self.topics.events, self.topics.facts):
@@ -103,6 +109,7 @@ class DetectProcessor:
         self.dead_letters = 0
         self._since_snapshot = 0
         self._snapshot_at = time.monotonic()
+        self._inventory_at = 0.0  # emitted with the first snapshot, then every inventory_interval_s
         self._finished = False
         self._stale = False  # partitions were lost: memory is no longer the truth
         self.consumer.subscribe([self.topics.events], listener=_Listener(self))
@@ -138,11 +145,12 @@ class DetectProcessor:
                     self.consumer.seek(tp, position)
             return
         states, forests = self.store.load(partitions, self.topics.events) if partitions else ({}, None)
-        self.detector = Detector(self.detector_config, forests=self.given_forests)
+        self._new_detector()
         if forests is not None:
             restore_forests(self.detector, forests)
         if states:
-            restore_partitions(self.detector, states.values())
+            restore_partitions(self.detector, states.values(), self.inventory)
+        self._inventory_as_of = None  # the new set of partitions is emitted whole once
         self.aligner = TimeAligner(self.config.align_max_wait_s)
         self._unknown_position.clear()
         for consumer in (self.consumer, self.facts):
@@ -169,6 +177,31 @@ class DetectProcessor:
         log.info("assigned events partitions %s (state restored for %s)", sorted(partitions), sorted(states),
                  extra={"fields": {"partitions": sorted(partitions), "restored": sorted(states), **moved,
                                    "principals": len(self.detector.principals)}})
+
+    def _new_detector(self) -> None:
+        # the inventory is kept by the detector's own pass (an observer), like in file mode
+        self.inventory = Inventory(self.inventory_config)
+        self.detector = Detector(self.detector_config, forests=self.given_forests, observers=[self.inventory])
+
+    def emit_inventory(self, partitions: set[int]) -> int:
+        """Send the inventory of the owned principals to the compacted inventory topic: each
+        credential and principal whose view changed since the last emission (all of them the
+        first time after an assignment). Returns the number of records sent."""
+        detector = self.detector
+        if detector.watermark is None or not partitions:
+            return 0
+        owned = partitions
+
+        def keep(key: str) -> bool:
+            return self.owner_of(key) in owned
+
+        sent = 0
+        for key, value in inventory_snapshot.messages(self.inventory, detector, as_of=detector.watermark,
+                                                      since=self._inventory_as_of, keep=keep):
+            self.producer.send(self.topics.inventory, key=key, value=value)
+            sent += 1
+        self._inventory_as_of = detector.watermark
+        return sent
 
     def _start_facts(self, states) -> None:
         """Read every facts partition from where the restored state left it (the earliest of
@@ -430,7 +463,10 @@ class DetectProcessor:
         offsets = {p: positions[self._tp(p)] for p in partitions if self._tp(p) in positions}
         facts = {tp.partition: pos for tp, pos in positions.items() if tp.topic == self.topics.facts}
         if offsets:
-            size = self.store.save(self.detector, offsets, facts, self.owner_of, self.topics.events)
+            size = self.store.save(self.detector, offsets, facts, self.owner_of, self.topics.events, self.inventory)
+            if time.monotonic() - self._inventory_at >= self.config.inventory_interval_s or not commit:
+                self.emit_inventory(set(offsets))
+                self._inventory_at = time.monotonic()
             self.producer.flush()
             for p in offsets:
                 self.metrics.state_bytes.labels(str(p)).set(self.store.last_bytes.get(p, 0))
@@ -451,6 +487,7 @@ class DetectProcessor:
         self._finished = True  # the revocation that closing triggers must not snapshot again
         if end_of_input:
             self._send_alerts(self.detector.flush())
+            self.emit_inventory(self.owned)
         self.producer.flush()
 
     def close(self) -> None:

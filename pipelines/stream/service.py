@@ -47,7 +47,8 @@ def build(settings, roles: Sequence[str], metrics: StreamMetrics, *, forests=Non
     if "normalize" in roles:
         processors.append(NormalizeProcessor(kafka, metrics))
     if "detect" in roles:
-        processors.append(DetectProcessor(kafka, settings.detector, metrics, forests=forests, instance=instance))
+        processors.append(DetectProcessor(kafka, settings.detector, metrics, forests=forests, instance=instance,
+                                          inventory_config=settings.inventory))
     return processors
 
 

@@ -30,6 +30,7 @@ import orjson
 
 from detector.detect import snapshot as detector_snapshot
 from detector.detect.engine import Detector
+from detector.inventory import snapshot as inventory_snapshot
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ def state_key(partition: int) -> bytes:
 # --- what a partition's record holds ----------------------------------------------------------
 
 
-def partition_state(detector: Detector, keep: Callable[[str], bool]) -> dict[str, Any]:
+def partition_state(detector: Detector, keep: Callable[[str], bool], inventory=None) -> dict[str, Any]:
     """The detector state of the principals `keep` selects, plus the shared facts except the
     online-trained forests (see `forests_state`: they are large, fixed once trained, and would
     otherwise be copied into every partition's record)."""
@@ -58,6 +59,8 @@ def partition_state(detector: Detector, keep: Callable[[str], bool]) -> dict[str
     # carries only its own, so restoring it elsewhere cannot overwrite a live principal's value
     shared["window_ewma"] = {k: v for k, v in shared["window_ewma"].items() if keep(k)}
     data["stream"] = {"training": _training(detector)}
+    if inventory is not None:  # the token inventory travels with the detector state it observes
+        data["inventory"] = inventory_snapshot.state(inventory, detector, keep)
     return data
 
 
@@ -76,11 +79,13 @@ def restore_forests(detector: Detector, data: dict[str, Any]) -> None:
             detector.training.pop(population, None)
 
 
-def restore_partitions(detector: Detector, states: Iterable[dict[str, Any]]) -> None:
-    """Merge partition states into `detector` (several at once)."""
+def restore_partitions(detector: Detector, states: Iterable[dict[str, Any]], inventory=None) -> None:
+    """Merge partition states into `detector` (several at once), and its inventory if given."""
     states = list(states)
     for data in states:
         detector_snapshot.restore(detector, data)
+        if inventory is not None and data.get("inventory"):
+            inventory_snapshot.restore_state(inventory, data["inventory"])
     for data in states:
         for population, packed in (data.get("stream") or {}).get("training", {}).items():
             if population in detector.forests:
@@ -144,7 +149,7 @@ class StateStore:
         return len(value)
 
     def save(self, detector: Detector, partitions: dict[int, int], facts: dict[int, int],
-             owner_of: Callable[[str], int], events_topic: str) -> int:
+             owner_of: Callable[[str], int], events_topic: str, inventory=None) -> int:
         """Send the records of the owned partitions (the caller flushes); returns bytes sent."""
         n_state = self._state_partitions()
         total = 0
@@ -154,7 +159,7 @@ class StateStore:
             self.forests_written |= trained
         written_at = time.time()
         for partition, offset in sorted(partitions.items()):
-            data = partition_state(detector, lambda key, p=partition: owner_of(key) == p)
+            data = partition_state(detector, lambda key, p=partition: owner_of(key) == p, inventory)
             data["stream_offsets"] = {
                 "events_topic": events_topic, "partition": partition, "offset": offset,
                 "facts": {str(q): pos for q, pos in facts.items()},

@@ -27,8 +27,10 @@ COMPACTED_STATE = {
 
 
 def principal_key(source: str | None, tenant: str | None, principal: str | None) -> str:
-    """The detector's principal key, also the record key on the events topic."""
-    return f"{source}|{tenant}|{principal}"
+    """The detector's principal key (a missing tenant is empty, as in the detector), also the
+    record key on the events topic: the partition an event lands on is the one whose snapshot
+    holds its principal."""
+    return f"{source}|{tenant or ''}|{principal}"
 
 
 def partition_for(key: bytes, partitions: int) -> int:
@@ -62,6 +64,7 @@ def topic_specs(config: KafkaConfig) -> dict[str, dict[str, str]]:
     specs[t.alerts] = {}
     specs[t.dlq] = {}
     specs[t.state] = dict(COMPACTED_STATE, **{"max.message.bytes": str(config.state_max_bytes)})
+    specs[t.inventory] = {"cleanup.policy": "compact"}
     return specs
 
 
