@@ -23,8 +23,11 @@ demo: install
 test: install
 	$(BIN)/python -m pytest
 
+# benches print figures (they are not timed tests); stream and es start their services
 bench: install
 	$(BIN)/python bench/normalize.py
+	$(BIN)/python bench/detect.py
+	$(BIN)/python bench/inventory.py
 
 services-stop:
 	-scripts/kafka stop
