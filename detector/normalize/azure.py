@@ -95,6 +95,7 @@ from .base import (
     Rejected,
     Skipped,
     normalize_ip,
+    optional_text,
     parse_ts,
 )
 
@@ -610,14 +611,7 @@ def _value(value: Any, field: str) -> str | None:
     raise Rejected(BAD_FIELD, f"{field} has type {type(value).__name__}, expected text")
 
 
-def _text(value: Any, field: str) -> str | None:
-    if value.__class__ is str:
-        return value or None
-    if value is None:
-        return None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
-    raise Rejected(BAD_FIELD, f"{field} has type {type(value).__name__}, expected text")
+_text = optional_text  # shared with the other normalizers (base.py)
 
 
 def _dict(value: Any, field: str) -> dict:

@@ -197,6 +197,17 @@ def require(mapping: dict, path: str) -> Any:
     return value
 
 
+def optional_text(value: Any, field: str) -> str | None:
+    """An optional text field: None or "" → None, numbers as text, anything else is Rejected."""
+    if value.__class__ is str:
+        return value or None
+    if value is None:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    raise Rejected(BAD_FIELD, f"{field} has type {type(value).__name__}, expected text")
+
+
 def as_text(value: Any, field: str) -> str:
     """A field that must be text; numbers are accepted as text, anything else is Rejected."""
     if isinstance(value, str):

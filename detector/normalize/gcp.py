@@ -57,6 +57,7 @@ from .base import (
     Rejected,
     Skipped,
     normalize_ip,
+    optional_text,
     parse_ts,
 )
 
@@ -423,14 +424,7 @@ def _dict(value: Any, field: str) -> dict:
     return value
 
 
-def _opt_text(value: Any, field: str) -> str | None:
-    if value.__class__ is str:
-        return value or None
-    if value is None:
-        return None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
-    raise Rejected(BAD_FIELD, f"{field} has type {type(value).__name__}, expected text")
+_opt_text = optional_text  # shared with the other normalizers (base.py)
 
 
 def _req_text(value: Any, field: str) -> str:

@@ -42,6 +42,7 @@ from .base import (
     Rejected,
     Skipped,
     normalize_ip,
+    optional_text,
     parse_ts,
 )
 
@@ -755,15 +756,7 @@ def _loads(text: str, field: str) -> Any:
         raise Rejected(BAD_FIELD, f"{field} is not valid JSON ({exc})") from None
 
 
-def _text(value: Any, field: str) -> str | None:
-    """An optional text field: None/"" → None, numbers as text, anything else is Rejected."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
-    raise _bad(value, field, "text")
+_text = optional_text  # shared with the other normalizers (base.py)
 
 
 def _bad(value: Any, field: str, expected: str) -> Rejected:
