@@ -78,7 +78,6 @@ signInActivityId, the uniqueTokenIdentifier of the sign-in that minted the token
 from __future__ import annotations
 
 import hashlib
-import math
 from functools import lru_cache
 from http import HTTPStatus
 from typing import Any
@@ -675,14 +674,4 @@ def _tenant_from_path(resource: Any) -> str | None:
     return None
 
 
-def _ts(value: Any, field: str) -> int:
-    """parse_ts, plus a range check for numbers: epoch values that do not fit the int64 µs column
-    are unusable (any ISO 8601 text fits)."""
-    if value.__class__ is str:
-        return parse_ts(value, field)
-    if isinstance(value, float) and not math.isfinite(value):
-        raise Rejected(BAD_TIMESTAMP, f"{field}={value!r} is not a time")
-    ts = parse_ts(value, field)
-    if not -(2**62) < ts < 2**62:
-        raise Rejected(BAD_TIMESTAMP, f"{field}={str(value)[:64]!r} is out of range")
-    return ts
+_ts = parse_ts  # base.parse_ts also refuses inf, NaN and epoch numbers outside 1970–2200

@@ -40,7 +40,6 @@ Field rules (the contract of the events this module makes):
 
 from __future__ import annotations
 
-import math
 from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote
@@ -498,14 +497,4 @@ def _camel_row(row: dict) -> dict:
     return {_SNAKE_TO_CAMEL.get(k, k): v for k, v in row.items() if k != "protopayload_auditlog"}
 
 
-def _ts(value: Any, field: str) -> int:
-    """parse_ts, plus a range check for numbers: epoch values that do not fit the int64 µs column
-    are unusable (any ISO 8601 text fits)."""
-    if value.__class__ is str:
-        return parse_ts(value, field)
-    if isinstance(value, float) and not math.isfinite(value):
-        raise Rejected(BAD_TIMESTAMP, f"{field}={value!r} is not a time")
-    ts = parse_ts(value, field)
-    if not -(2**62) < ts < 2**62:
-        raise Rejected(BAD_TIMESTAMP, f"{field}={str(value)[:64]!r} is out of range")
-    return ts
+_ts = parse_ts  # base.parse_ts also refuses inf, NaN and epoch numbers outside 1970–2200
