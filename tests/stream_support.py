@@ -74,7 +74,8 @@ def kafka_config(bootstrap: str, name: str, partitions: int = 3, **overrides) ->
 
     base = fresh_topic(name)
     topics = TopicsConfig(raw={"k8s": f"{base}.audit.k8s", "aws": f"{base}.audit.aws"}, events=f"{base}.events",
-                          facts=f"{base}.facts", alerts=f"{base}.alerts", dlq=f"{base}.dlq", state=f"{base}.state")
+                          facts=f"{base}.facts", alerts=f"{base}.alerts", dlq=f"{base}.dlq", state=f"{base}.state",
+                          inventory=f"{base}.inventory")
     values = dict(bootstrap_servers=bootstrap, topics=topics, partitions=partitions, normalize_group=f"{base}-normalize",
                   detect_group=f"{base}-detect", metrics_port=None, snapshot_interval_s=1.0,
                   max_poll_records=500, align_max_wait_s=3.0, session_timeout_ms=6000,

@@ -21,7 +21,8 @@ from stream_support import attack_world, detector_config, kafka_config, read_top
 
 def test_inventory_reaches_its_compacted_topic_and_the_state(kafka_bootstrap):
     events = attack_world()
-    config = kafka_config(kafka_bootstrap, "inventory", partitions=3)
+    # emissions every half second: the topic must come out whole from many incremental emissions
+    config = kafka_config(kafka_bootstrap, "inventory", partitions=3, inventory_interval_s=0.5)
     ensure_topics(config)
     producer = KafkaProducer(**config.producer_kwargs())
     produce_events(config, [to_table(events)], producer=producer)

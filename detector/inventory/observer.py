@@ -269,15 +269,16 @@ class PrincipalUse:
         uses = []
         for key, (first, last, count, mask, rnames) in self.uses.items():
             action, ns = divmod(key, 4_294_967_296)
-            uses.append([names[action], names[ns - 1] if ns else None, first, last, count, mask,
+            uses.append([names[action], names[ns - 1] if ns else None, first, last, count, _hex(mask),
                          None if rnames is None else [names[c] for c in rnames]])
-        return {"source": self.source, "tenant": self.tenant, "principal": self.principal, "mask": self.mask,
+        return {"source": self.source, "tenant": self.tenant, "principal": self.principal, "mask": _hex(self.mask),
                 "uses": uses, "denied": {names[c]: n for c, n in self.denied.items()},
                 "denied_total": self.denied_total, "dropped": self.dropped}
 
     def merge_dict(self, data: dict[str, Any], code: Callable[[str], int], shift: int) -> None:
         """Add a snapshot's uses (day masks shifted by `shift` days to this inventory's origin)."""
-        def moved(mask: int) -> int:
+        def moved(mask: int | str) -> int:
+            mask = _unhex(mask)
             return mask << shift if shift >= 0 else mask >> -shift
 
         self.mask |= moved(data["mask"])
@@ -603,3 +604,13 @@ class Inventory:
             if data["last_day"] is not None:
                 data["last_day"] += shift
         self.origin_day = origin
+
+
+def _hex(mask: int) -> str:
+    """Day masks grow one bit per day of history (logs spanning years make big integers), which
+    JSON numbers cannot carry: snapshots hold them as hex text."""
+    return format(mask, "x")
+
+
+def _unhex(mask: int | str) -> int:
+    return int(mask, 16) if isinstance(mask, str) else mask

@@ -91,7 +91,7 @@ class DetectProcessor:
         self.given_forests = forests
         self.inventory_config = inventory_config or InventoryConfig()
         self._new_detector()
-        self._inventory_as_of: int | None = None  # event time of the last inventory emission
+        self._inventory_as_of: dict[int, int] = {}  # partition → event time of its last inventory emission
         self.aligner = TimeAligner(config.align_max_wait_s)
         self.owner_of = PartitionMap(partition_count(self.consumer, self.topics.events))
         for topic in (self.topics.events, self.topics.facts):
@@ -150,7 +150,7 @@ class DetectProcessor:
             restore_forests(self.detector, forests)
         if states:
             restore_partitions(self.detector, states.values(), self.inventory)
-        self._inventory_as_of = None  # the new set of partitions is emitted whole once
+        self._inventory_as_of = {}  # the new set of partitions is emitted whole once
         self.aligner = TimeAligner(self.config.align_max_wait_s)
         self._unknown_position.clear()
         for consumer in (self.consumer, self.facts):
@@ -184,23 +184,21 @@ class DetectProcessor:
         self.detector = Detector(self.detector_config, forests=self.given_forests, observers=[self.inventory])
 
     def emit_inventory(self, partitions: set[int]) -> int:
-        """Send the inventory of the owned principals to the compacted inventory topic: each
-        credential and principal whose view changed since the last emission (all of them the
-        first time after an assignment). Returns the number of records sent."""
+        """Send the inventory of these partitions' principals to the compacted inventory topic:
+        each credential and principal whose view changed since that partition's last emission
+        (all of them the first time after an assignment). Returns the number of records sent."""
         detector = self.detector
-        if detector.watermark is None or not partitions:
+        if detector.watermark is None:
             return 0
-        owned = partitions
-
-        def keep(key: str) -> bool:
-            return self.owner_of(key) in owned
-
         sent = 0
-        for key, value in inventory_snapshot.messages(self.inventory, detector, as_of=detector.watermark,
-                                                      since=self._inventory_as_of, keep=keep):
-            self.producer.send(self.topics.inventory, key=key, value=value)
-            sent += 1
-        self._inventory_as_of = detector.watermark
+        for partition in sorted(partitions):
+            since = self._inventory_as_of.get(partition)
+            keep = (lambda key, p=partition: self.owner_of(key) == p)
+            for key, value in inventory_snapshot.messages(self.inventory, detector, as_of=detector.watermark,
+                                                          since=since, keep=keep):
+                self.producer.send(self.topics.inventory, key=key, value=value)
+                sent += 1
+            self._inventory_as_of[partition] = detector.watermark
         return sent
 
     def _start_facts(self, states) -> None:
