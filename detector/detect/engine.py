@@ -162,6 +162,8 @@ class Detector:
         self._touched: set[str] = set()
         self._finished: list[Incident] = []  # closed by a later event, not yet evaluated
         self._pruned_hour = -1
+        self._learned_hour = -1
+        self._learned: set[tuple] = set()  # (principal, action, ip, agent, namespace, …) learned this hour
 
     # --- public API ------------------------------------------------------------------------
 
@@ -545,11 +547,29 @@ class Detector:
             self.population_size[popkey] += 1
         if action not in p.actions:
             population[action] += 1
-        how = (ts // HOUR_US + 72) % 168
-        hour = (ts // HOUR_US) % 24
+        hour_number = ts // HOUR_US
+        how = (hour_number + 72) % 168
+        denied = self._is_authz_failure(e)
+        writes = e["read_only"] is False and e["outcome"] != "failure"
+        # Most events repeat what their principal already did this hour: then only the counters
+        # move (the values were written with an hour-coarse timestamp already).
+        if hour_number != self._learned_hour:
+            self._learned_hour, self._learned = hour_number, set()
+        seen_key = (p.key, action, ip, family, namespace, e["acting_as"], e["outcome"])
+        if seen_key in self._learned:
+            for b in (p, peer):
+                b.events += 1
+                b.last_seen = ts
+                b.hours[how] += 1
+                if denied:
+                    b.authz_failures += 1
+                if writes:
+                    b.writes += 1
+            return
+        self._learned.add(seen_key)
+        hour = hour_number % 24
         day = ts // DAY_US
         acting = f"impersonate:{e['acting_as']}" if e["acting_as"] else None
-        denied = self._is_authz_failure(e)
         for b in (p, peer):
             b.events += 1
             b.last_seen = ts
@@ -579,7 +599,7 @@ class Detector:
                 remember(b.sensitive_scopes, f"{action}|{namespace}", ts, CAP_ACTIONS)
             if denied:
                 b.authz_failures += 1
-            if e["read_only"] is False and e["outcome"] != "failure":
+            if writes:
                 b.writes += 1
 
     def _suppress(self, signals: list[Signal], e: dict[str, Any], ip: str | None) -> list[Signal]:
