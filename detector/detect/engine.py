@@ -161,6 +161,7 @@ class Detector:
         self.stats = DetectorStats()
         self._touched: set[str] = set()
         self._finished: list[Incident] = []  # closed by a later event, not yet evaluated
+        self._settled: list[dict[str, Any]] = []  # alerts decided as of a settle time (_decide_at_settle)
         self._pruned_hour = -1
         self._learned_hour = -1
         self._learned: set[tuple] = set()  # (principal, action, ip, agent, namespace, …) learned this hour
@@ -174,10 +175,16 @@ class Detector:
             self._process_events(table)
         return self._advance()
 
-    def flush(self) -> list[dict[str, Any]]:
-        """End of input: close every window and let waiting incidents decide."""
+    def flush(self, input_end_ts: int | None = None) -> list[dict[str, Any]]:
+        """End of input: close every window and let waiting incidents decide.
+
+        `input_end_ts` is the latest event time of the whole input when this detector saw only
+        part of it (a stream instance owning some partitions): the input ends there, not at the
+        last event this detector happened to see, so incidents close as a replay of all of it
+        would close them."""
         if self.max_ts is not None:
-            self.watermark = self.max_ts + WINDOW_US + self.settle_us
+            end = self.max_ts if input_end_ts is None else max(self.max_ts, input_end_ts)
+            self.watermark = end + WINDOW_US + self.settle_us
         return self._advance(final=True)
 
     def observe_facts(self, table: pa.Table) -> None:
@@ -350,6 +357,8 @@ class Detector:
         hour_surprise = self._hour_surprise(known, ts)
 
         incident = self.incidents.get(tkey)
+        if incident is not None and not incident.emitted and ts - incident.last_ts > PENDING_GAP_US:
+            self._decide_at_settle(incident)
         if incident is not None and ts - incident.last_ts > (self.gap_us if incident.emitted else PENDING_GAP_US):
             # the token was quiet long enough: that incident is over, a new one may start
             self._finished.append(self.incidents.pop(tkey))
@@ -777,8 +786,19 @@ class Detector:
             incident.add_signal(signal)
             self._touched.add(tkey)
 
+    def _decide_at_settle(self, incident: Incident) -> None:
+        """Decide a waiting incident as of its settle time, when that came before its pending
+        gap ran out. A watermark that moves steadily decides it then (and, once alerted, keeps
+        it open for `gap`); one that jumps past both in one batch, or a later event of the token
+        arriving first, must give the same answer, or final alerts would depend on batching."""
+        settle_at = incident.first_ts + self.settle_us
+        if not incident.emitted and settle_at <= incident.last_ts + PENDING_GAP_US:
+            alert = self._decide(incident, settle_at, closing=False)
+            if alert is not None:
+                self._settled.append(alert)
+
     def _evaluate_incidents(self, watermark: int) -> list[dict[str, Any]]:
-        out = []
+        out, self._settled = self._settled, []
         finished, self._finished = self._finished, []
         for incident in finished:
             incident.status = "closed"
@@ -787,6 +807,10 @@ class Detector:
                 out.append(alert)
         for tkey in list(self.incidents):
             incident = self.incidents[tkey]
+            if not incident.emitted and watermark - incident.last_ts > PENDING_GAP_US:
+                self._decide_at_settle(incident)
+                out.extend(self._settled)
+                self._settled.clear()
             gap = self.gap_us if incident.emitted else PENDING_GAP_US
             closing = watermark - incident.last_ts > gap
             if closing:

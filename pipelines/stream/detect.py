@@ -484,9 +484,45 @@ class DetectProcessor:
         self.checkpoint(self.owned)
         self._finished = True  # the revocation that closing triggers must not snapshot again
         if end_of_input:
-            self._send_alerts(self.detector.flush())
+            self._send_alerts(self.detector.flush(self._input_end_time()))
             self.emit_inventory(self.owned)
         self.producer.flush()
+
+    def _input_end_time(self) -> int | None:
+        """The latest event time in the whole events topic, read from every partition's last
+        record (the input is produced in time order). A --once run ends there, as a replay of
+        the same input does: an instance whose own partitions went quiet early still closes the
+        incidents that the rest of the input's time would close."""
+        from kafka import KafkaConsumer
+
+        tps = [self._tp(p) for p in range(self.owner_of.partitions)]
+        try:
+            ends = {tp: end for tp, end in self.offsets.end_offsets(tps, timeout_ms=5000).items() if end}
+        except Exception as exc:  # noqa: BLE001 - without it the instance ends at its own latest event
+            log.warning("could not read the input's end offsets (%s); ending at this instance's latest event", exc)
+            return None
+        if not ends:
+            return None
+        reader = KafkaConsumer(**self.config.consumer_kwargs(None))
+        latest, waiting = None, set(ends)
+        try:
+            reader.assign(list(ends))
+            for tp, end in ends.items():
+                reader.seek(tp, end - 1)
+            deadline = time.monotonic() + 10
+            while waiting and time.monotonic() < deadline:
+                for tp, records in reader.poll(timeout_ms=500).items():
+                    for record in records:
+                        if record.offset == ends[tp] - 1:
+                            waiting.discard(tp)
+                            try:
+                                ts = decode_event(record.value)["ts"]
+                            except BadRecord:
+                                continue  # a poison record last: that partition adds no time
+                            latest = ts if latest is None else max(latest, ts)
+        finally:
+            reader.close()
+        return latest
 
     def close(self) -> None:
         try:
