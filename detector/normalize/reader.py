@@ -15,9 +15,8 @@ import io
 import json
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator
+from typing import BinaryIO, Callable, Iterator, NamedTuple
 
 import orjson
 
@@ -28,9 +27,11 @@ GZIP_MAGIC = b"\x1f\x8b"
 _SKIP_SUFFIXES = (".parquet", ".quarantine.jsonl", ".md", ".swp", ".pyc")
 
 
-@dataclass(frozen=True)
-class RawDocument:
-    """One raw JSON document (bytes) and where it came from ("path:line")."""
+class RawDocument(NamedTuple):
+    """One raw JSON document (bytes) and where it came from ("path:line").
+
+    A NamedTuple rather than a frozen dataclass: one is made per line, and a tuple is built
+    about ten times faster."""
 
     data: bytes
     origin: str
@@ -148,13 +149,11 @@ def _parses_alone(line: bytes) -> bool:
 
 def _json_lines(first: bytes, reader: io.BufferedReader, name: str) -> Iterator[RawDocument]:
     # Line numbers count from the first non-blank line read; blank lines are not documents.
-    line_no = 1
-    line = first
-    while line:
+    if first.strip():
+        yield RawDocument(first, f"{name}:1")
+    for line_no, line in enumerate(reader, 2):
         if line.strip():
             yield RawDocument(line, f"{name}:{line_no}")
-        line = reader.readline()
-        line_no += 1
 
 
 def _whole_document(data: bytes, name: str) -> Iterator[RawDocument]:
