@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 import orjson
 
+from .aws_fast import feed_records
 from .base import (
     BAD_ENCODING,
     INTERNAL_ERROR,
@@ -36,6 +37,8 @@ from .shapes import dispatch
 DEFAULT_MAX_RECORD_BYTES = 4 << 20  # K8s caps audit events near 1.5 MB; 4 MiB leaves room
 # how an API server writes each audit line (Go's field order puts TypeMeta first)
 _K8S_EVENT_LINE = b'{"kind":"Event",'
+# a CloudTrail log file is `{"Records":[...]}` (S3 delivery; pretty-printed copies have spaces)
+_CLOUDTRAIL_RECORDS = b'"Records"'
 QuarantineCallback = Callable[[str, str, str, Any], None]
 
 
@@ -63,6 +66,8 @@ class Normalizer:
             if event is not None:  # the plain case; anything else takes the generic path below
                 ctx.emit(event)
                 return
+        elif raw[:1] == b"{" and _CLOUDTRAIL_RECORDS in raw[:32] and feed_records(raw, ctx):
+            return  # a CloudTrail log file; records the fast path declines took the generic path
         try:
             doc = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:

@@ -270,8 +270,21 @@ _TS_CACHE_MAX = 1 << 16
 _TS_LIMIT = 1 << 62  # keeps ts inside int64 microseconds
 
 
+_MINUTES: dict[str, int | None] = {}
+
+
 def _event_time(value: Any) -> int:
     if type(value) is str:
+        # CloudTrail's own form, "2025-06-02T09:14:03Z": the minute is parsed once per distinct
+        # minute (cached), the seconds with one int(); anything else is parsed whole below.
+        if len(value) == 20 and value[19] == "Z" and value[16] == ":" and value[10] == "T":
+            seconds = value[17:19]
+            if seconds < "60" and seconds.isdigit() and seconds.isascii():
+                minute = _MINUTES.get(value[:16], _MINUTES)
+                if minute is _MINUTES:
+                    minute = _minute(value[:16])
+                if minute is not None:
+                    return minute + int(seconds) * 1_000_000
         cached = _TS_CACHE.get(value)
         if cached is not None:
             return cached
@@ -285,6 +298,20 @@ def _event_time(value: Any) -> int:
         if len(_TS_CACHE) >= _TS_CACHE_MAX:
             _TS_CACHE.clear()
         _TS_CACHE[value] = ts
+    return ts
+
+
+def _minute(prefix: str) -> int | None:
+    """The start of minute "YYYY-MM-DDTHH:MM" (cached), or None: parse the whole time instead
+    (which then raises the generic path's Rejected). Text times lie within years 1-9999, far
+    inside _TS_LIMIT."""
+    try:
+        ts = parse_ts(prefix + ":00Z", "eventTime")
+    except (Rejected, OverflowError, ValueError):
+        ts = None
+    if len(_MINUTES) >= _TS_CACHE_MAX:
+        _MINUTES.clear()
+    _MINUTES[prefix] = ts
     return ts
 
 
@@ -525,13 +552,18 @@ def _resource_param(params: Any) -> str | None:
         rank = rank_of(name)
         if rank is not None and rank < best_rank and type(value) is str and value and len(value) <= _MAX_RESOURCE_LEN:
             best, best_rank = value, rank
-    if best_rank == 0:  # S3: bucket plus object key
-        key = params.get("key")
+    return _param_fallback(best, best_rank, params.get("key"), params.get("instancesSet"))
+
+
+def _param_fallback(best: str | None, rank: int, key: Any, instances: Any) -> str | None:
+    """The end of _resource_param (shared with aws_fast): the best parameter (`rank` in
+    _RESOURCE_PARAMS) with an S3 object key joined, else the first EC2 instance of the request."""
+    if rank == 0:  # S3: bucket plus object key
         if type(key) is str and key and len(best) + len(key) < _MAX_RESOURCE_LEN:
             return f"{best}/{key}"
     if best is not None:
         return best
-    instances = params.get("instancesSet")  # EC2 start/stop/terminate/describe
+    # EC2 start/stop/terminate/describe
     items = instances.get("items") if type(instances) is dict else None
     if type(items) is list and items and type(items[0]) is dict:
         value = items[0].get("instanceId")
