@@ -147,3 +147,25 @@ def test_version_and_help():
     help_text = runner.invoke(app, ["--help"]).stdout
     for verb in ("normalize", "detect", "demo", "eval", "train"):
         assert verb in help_text
+
+
+@pytest.mark.parametrize("seam", [b"", b"\n", b" "])
+def test_firehose_concatenated_documents_are_split(tmp_path, seam):
+    """A Firehose-delivered S3 object holds JSON values back to back (`{..}{..}`); each is a
+    document of its own, with its index in the origin. A single document whose strings hold
+    `}{` is not split."""
+    from detector.normalize.reader import read_documents
+
+    record = orjson.loads((FIXTURES / "aws" / "access-denied.json").read_bytes())
+    record = record["Records"][0] if "Records" in record else record
+    first = orjson.dumps({"Records": [record]}, option=orjson.OPT_INDENT_2)
+    second = orjson.dumps({"Records": [dict(record, eventID="second-id")]}, option=orjson.OPT_INDENT_2)
+    path = tmp_path / "firehose.json"
+    path.write_bytes(first + seam + second)
+    docs = list(read_documents(str(path)))
+    assert [d.origin for d in docs] == [f"{path}:1#0", f"{path}:1#1"]
+    assert [orjson.loads(d.data)["Records"][0]["eventID"] for d in docs] == [record["eventID"], "second-id"]
+
+    single = tmp_path / "single.json"
+    single.write_bytes(orjson.dumps({"Records": [dict(record, userAgent="odd}{agent} {x")]}, option=orjson.OPT_INDENT_2))
+    assert [d.origin for d in read_documents(str(single))] == [f"{single}:1"]

@@ -182,3 +182,12 @@ def test_generated_lines_agree(line: bytes) -> None:
 ])
 def test_odd_but_valid_values_take_the_fast_path_and_agree(field: str, value: Any) -> None:
     assert assert_agrees(orjson.dumps({**_BASE, field: value}))
+
+
+def test_bad_utf8_in_a_skipped_field_is_left_to_the_generic_path() -> None:
+    line = orjson.dumps({**_BASE, "requestObject": {"note": "PLACEHOLDER"}}).replace(b"PLACEHOLDER", b"caf\xe9")
+    assert event_from_line(line) is None
+    reasons: list[str] = []
+    n = Normalizer(on_quarantine=lambda reason, *_: reasons.append(reason))
+    n.feed(line, "t:1")
+    assert n.take() == [] and reasons == ["invalid-json"]

@@ -106,6 +106,13 @@ _Invalid = (msgspec.ValidationError, msgspec.DecodeError)
 
 def event_from_line(raw: bytes) -> dict | None:
     """The TokenEvent of one plain audit Event line, or None: use the generic path."""
+    if not raw.isascii():
+        # msgspec does not check that the text of skipped fields is UTF-8; orjson refuses the
+        # whole line if it is not, and the generic path then quarantines it
+        try:
+            raw.decode()
+        except UnicodeDecodeError:
+            return None
     try:
         ev = _decode(raw)
     except _Invalid:

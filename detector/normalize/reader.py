@@ -156,7 +156,16 @@ def _json_lines(first: bytes, reader: io.BufferedReader, name: str) -> Iterator[
             yield RawDocument(line, f"{name}:{line_no}")
 
 
+# Where one JSON value ends and the next begins in a Firehose-style object. In a single valid
+# document a `}` is never followed by `{` (a comma must come between), except inside strings.
+_VALUE_SEAMS = (b"}{", b"}\n{", b"}\r\n{", b"} {")
+
+
 def _whole_document(data: bytes, name: str) -> Iterator[RawDocument]:
+    if not any(seam in data for seam in _VALUE_SEAMS):
+        # cannot be concatenated values: handed on unparsed (the normalizer parses it once)
+        yield RawDocument(data, f"{name}:1")
+        return
     try:
         orjson.loads(data)
     except orjson.JSONDecodeError:
