@@ -124,7 +124,11 @@ def read_documents(
             first = reader.readline()
         if not first:
             return
-        if _parses_alone(first):
+        if not reader.peek(1):
+            # the whole input is one line (a CloudTrail object as S3 delivers it): one document,
+            # parsed once by the normalizer rather than here as well
+            yield from _whole_document(first, name)
+        elif _parses_alone(first):
             yield from _json_lines(first, reader, name)
         else:
             yield from _whole_document(first + reader.read(), name)
