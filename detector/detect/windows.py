@@ -2,7 +2,10 @@
 
 The detector's per-event pass appends one row per event to a `WindowBuffer` (integer codes and
 flags, no strings); when event time passes a window's end, `close()` aggregates the finished
-rows with one pandas groupby and hands back a feature frame, keeping the rows of open windows.
+rows with numpy (one sort, then reductions per group) and hands back a feature frame, keeping
+the rows of open windows. A stream closes windows on every small batch, so the fixed cost of
+a close matters: a pandas groupby with 19 aggregations cost about 40 ms per call whatever the
+number of rows, the numpy form well under a millisecond for a small batch.
 """
 
 from __future__ import annotations
@@ -85,7 +88,7 @@ class WindowBuffer:
             return None
         kept = ~done
         self.chunks = [{name: values[kept] for name, values in merged.items()}] if kept.any() else []
-        return aggregate(pd.DataFrame({name: values[done] for name, values in merged.items()}))
+        return aggregate({name: values[done] for name, values in merged.items()})
 
     def rows(self) -> dict[str, np.ndarray]:
         """All buffered rows (for snapshots)."""
@@ -94,36 +97,64 @@ class WindowBuffer:
         return {name: np.concatenate([c[name] for c in self.chunks]) for name in self.chunks[0]}
 
 
-def aggregate(rows: pd.DataFrame) -> pd.DataFrame:
-    """Event rows → one row per (token, window) with FEATURES (rate_ratio_log left at 0)."""
-    # -1 means "none" (no IP, no namespace); as NaN it drops out of nunique without a lambda
-    rows = rows.assign(**{c: rows[c].where(rows[c] >= 0) for c in ("ip", "ua", "ns")})
-    grouped = rows.groupby(["tok", "win"], sort=False)
-    out = grouped.agg(
-        prin=("prin", "first"),
-        pop=("pop", "first"),
-        events=("tok", "size"),
-        distinct_ips=("ip", "nunique"),
-        distinct_uas=("ua", "nunique"),
-        distinct_actions=("act", "nunique"),
-        distinct_namespaces=("ns", "nunique"),
-        novel_ips=("nov_ip", "sum"),
-        novel_uas=("nov_ua", "sum"),
-        novel_actions=("nov_act", "sum"),
-        novel_namespaces=("nov_ns", "sum"),
-        failures=("fail", "sum"),
-        authz_failures=("authz", "sum"),
-        rarity_mean=("rarity", "mean"),
-        rarity_max=("rarity", "max"),
-        hour_surprise=("hour", "max"),
-        reads=("ro", "sum"),
-        sensitive=("sens", "sum"),
-        suspicious=("susp", "max"),
-    ).reset_index()
-    out["events_log"] = np.log1p(out["events"])
-    out["error_ratio"] = out["failures"] / out["events"]
-    out["authz_failures_log"] = np.log1p(out["authz_failures"])
-    out["read_ratio"] = out["reads"] / out["events"]
-    out["sensitive_log"] = np.log1p(out["sensitive"])
-    out["rate_ratio_log"] = 0.0
-    return out
+_SUMS = (("novel_ips", "nov_ip"), ("novel_uas", "nov_ua"), ("novel_actions", "nov_act"),
+         ("novel_namespaces", "nov_ns"), ("failures", "fail"), ("authz_failures", "authz"))
+
+
+def aggregate(rows: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Event rows → one row per (token, window) with FEATURES (rate_ratio_log left at 0).
+
+    Groups come in the order of their first row (as a pandas groupby with sort=False); a code
+    of -1 ("none": no IP, no user agent, no namespace) is not counted as a distinct value.
+    """
+    tok, win = rows["tok"].astype(np.int64), rows["win"].astype(np.int64)
+    low = win.min()
+    span = int(win.max() - low) + 1
+    _, first, inverse = np.unique(tok * span + (win - low), return_index=True, return_inverse=True)
+    appearance = np.argsort(first, kind="stable")  # group ids by first appearance
+    rank = np.empty_like(appearance)
+    rank[appearance] = np.arange(len(appearance))
+    group = rank[inverse.reshape(-1)]
+    heads = first[appearance]  # the first row of each group
+    groups = len(heads)
+    order = np.argsort(group, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(group[order]) != 0])
+    events = np.bincount(group, minlength=groups).astype(np.int64)
+
+    def total(name: str) -> np.ndarray:
+        return np.add.reduceat(rows[name][order].astype(np.int64), starts)
+
+    def peak(name: str) -> np.ndarray:
+        return np.maximum.reduceat(rows[name][order], starts)
+
+    def distinct(name: str, skip_none: bool) -> np.ndarray:
+        values = rows[name].astype(np.int64)
+        keep = values >= 0 if skip_none else np.ones(len(values), dtype=bool)
+        width = int(values.max()) + 2 if len(values) else 1
+        pairs = np.unique(group[keep] * width + (values[keep] + 1))
+        return np.bincount(pairs // width, minlength=groups).astype(np.int64)
+
+    out = {
+        "tok": tok[heads], "win": win[heads],
+        "prin": rows["prin"][heads], "pop": rows["pop"][heads],
+        "events": events,
+        "distinct_ips": distinct("ip", True), "distinct_uas": distinct("ua", True),
+        "distinct_actions": distinct("act", False), "distinct_namespaces": distinct("ns", True),
+    }
+    for feature, column in _SUMS:
+        out[feature] = total(column)
+    rarity = rows["rarity"][order].astype(np.float64)
+    out["rarity_mean"] = np.add.reduceat(rarity, starts) / events
+    out["rarity_max"] = np.maximum.reduceat(rarity, starts)
+    out["hour_surprise"] = peak("hour")
+    out["reads"] = total("ro")
+    out["sensitive"] = total("sens")
+    out["suspicious"] = peak("susp")
+    frame = pd.DataFrame(out)
+    frame["events_log"] = np.log1p(frame["events"])
+    frame["error_ratio"] = frame["failures"] / frame["events"]
+    frame["authz_failures_log"] = np.log1p(frame["authz_failures"])
+    frame["read_ratio"] = frame["reads"] / frame["events"]
+    frame["sensitive_log"] = np.log1p(frame["sensitive"])
+    frame["rate_ratio_log"] = 0.0
+    return frame
