@@ -62,7 +62,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--corpus", type=Path, default=Path("out/bench-corpus"))
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
 
     docs = load_documents(corpus(args.corpus, args.events))
@@ -85,8 +85,14 @@ def main() -> None:
         tables.append(to_table(dedup.push(normalizer.take()) + dedup.flush()))
         return normalizer, sum(t.num_rows for t in tables)
 
-    plain_s, _ = best_of(args.runs, plain)
-    norm_s, (normalizer, rows) = best_of(args.runs, normalize)
+    # interleaved (plain, normalize, plain, …): this machine's speed drifts by 1.5x over a
+    # minute, and timing one side after the other would put the drift into the ratio
+    plain_s = norm_s = None
+    for _ in range(args.runs):
+        p, _ = best_of(1, plain)
+        n, (normalizer, rows) = best_of(1, normalize)
+        plain_s = p if plain_s is None else min(plain_s, p)
+        norm_s = n if norm_s is None else min(norm_s, n)
     records = sum(normalizer.ctx.emitted.values())
 
     tracemalloc.start()
