@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from detector.normalize import Normalizer
 from detector.normalize.k8s_fast import event_from_line
 from golden import FIXTURES, PUBLIC
+from test_normalize_k8s import base_event
 
 
 def generic(line: bytes) -> tuple[list[dict], list[str]]:
@@ -88,22 +89,7 @@ def test_normalizer_takes_the_fast_path_and_falls_back() -> None:
     assert events[2]["principal"] == "42"
 
 
-_BASE: dict[str, Any] = {
-    "kind": "Event",
-    "apiVersion": "audit.k8s.io/v1",
-    "level": "Metadata",
-    "auditID": "00000000-1111-4222-8333-444444444444",
-    "stage": "ResponseComplete",
-    "requestURI": "/api/v1/namespaces/shop/secrets/db",
-    "verb": "get",
-    "user": {"username": "system:serviceaccount:shop:web", "groups": ["system:serviceaccounts"]},
-    "sourceIPs": ["10.1.2.3"],
-    "userAgent": "web/1.0",
-    "objectRef": {"resource": "secrets", "namespace": "shop", "name": "db", "apiVersion": "v1"},
-    "responseStatus": {"metadata": {}, "code": 200},
-    "requestReceivedTimestamp": "2025-01-02T03:04:05.000006Z",
-    "stageTimestamp": "2025-01-02T03:04:05.100000Z",
-}
+_BASE: dict[str, Any] = base_event()  # the plain Event of the K8s normalizer's own tests
 
 _text = st.one_of(st.none(), st.just(""), st.sampled_from(["a", "shop", "web-0", "x" * 70]), st.integers(-2, 2))
 _extra_values = st.one_of(st.none(), st.just([]), st.just([""]), st.lists(_text, min_size=1, max_size=2), _text)

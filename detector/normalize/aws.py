@@ -30,13 +30,13 @@ from ..events import new_event
 from .base import (
     BAD_FIELD,
     BAD_TIMESTAMP,
-    INTERNAL_ERROR,
     INVALID_JSON,
     MISSING_FIELD,
     NOT_AN_OBJECT,
     Context,
     Rejected,
     Skipped,
+    handle_one,
     normalize_ip,
     parse_ts,
 )
@@ -137,14 +137,7 @@ def normalize_lookup_response(doc: Any, ctx: Context) -> None:
     outer = ctx.origin
     for index, item in enumerate(items):
         ctx.origin = f"{outer}#{index}"
-        try:
-            normalize_lookup_event(item, ctx)
-        except Rejected as exc:
-            ctx.reject(exc.reason, exc.detail, item)
-        except Skipped as exc:
-            ctx.skip(exc.reason)
-        except Exception as exc:  # noqa: BLE001 - one bad item must not stop the others
-            ctx.reject(INTERNAL_ERROR, f"{type(exc).__name__}: {exc}", item)
+        handle_one(normalize_lookup_event, item, ctx)
     ctx.origin = outer
 
 

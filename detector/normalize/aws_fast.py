@@ -54,7 +54,7 @@ from .aws import (
     _param_fallback,
     _sts_lineage,
 )
-from .base import INTERNAL_ERROR, Context, Rejected, Skipped, normalize_ip
+from .base import Context, Rejected, handle_one, normalize_ip
 
 _Text = Optional[str]
 
@@ -407,13 +407,5 @@ def _report(done: list[Any], ctx: Context) -> None:
         elif kind is str:
             ctx.skip(found)
         else:
-            record = found[0]
-            try:
-                aws.normalize_record(record, ctx)
-            except Rejected as exc:
-                ctx.reject(exc.reason, exc.detail, record)
-            except Skipped as exc:
-                ctx.skip(exc.reason)
-            except Exception as exc:  # noqa: BLE001 - nothing raises out of normalization
-                ctx.reject(INTERNAL_ERROR, f"{type(exc).__name__}: {exc}", record)
+            handle_one(aws.normalize_record, found[0], ctx)
     ctx.origin = outer

@@ -85,6 +85,19 @@ class Context:
         return events
 
 
+def handle_one(handler: Callable[[Any, "Context"], None], item: Any, ctx: "Context") -> None:
+    """Run a handler on one record: Rejected → quarantined with its reason, Skipped → counted,
+    anything else → quarantined as internal-error. Nothing raises out of normalization."""
+    try:
+        handler(item, ctx)
+    except Rejected as exc:
+        ctx.reject(exc.reason, exc.detail, item)
+    except Skipped as exc:
+        ctx.skip(exc.reason)
+    except Exception as exc:  # noqa: BLE001 - one bad record must not stop the others
+        ctx.reject(INTERNAL_ERROR, f"{type(exc).__name__}: {exc}", item)
+
+
 # --- field parsers -------------------------------------------------------------------------
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)

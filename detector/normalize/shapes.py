@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import aws, azure, gcp, k8s
-from .base import INTERNAL_ERROR, NOT_AN_OBJECT, UNKNOWN_SHAPE, Context, Rejected, Skipped
+from .base import NOT_AN_OBJECT, UNKNOWN_SHAPE, Context, Rejected, Skipped, handle_one
 
 # Non-audit GCP LogEntries (application logs, load balancer logs…) in a mixed stream are
 # skipped, not quarantined: they are valid records of something else.
@@ -116,12 +116,5 @@ def _each(items: list, ctx: Context, handler) -> None:
     outer = ctx.origin
     for index, item in enumerate(items):
         ctx.origin = f"{outer}#{index}"
-        try:
-            handler(item, ctx)
-        except Rejected as exc:
-            ctx.reject(exc.reason, exc.detail, item)
-        except Skipped as exc:
-            ctx.skip(exc.reason)
-        except Exception as exc:  # noqa: BLE001 - nothing raises out of normalization
-            ctx.reject(INTERNAL_ERROR, f"{type(exc).__name__}: {exc}", item)
+        handle_one(handler, item, ctx)
     ctx.origin = outer
