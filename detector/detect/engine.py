@@ -161,7 +161,7 @@ class Detector:
         self.stats = DetectorStats()
         self._touched: set[str] = set()
         self._finished: list[Incident] = []  # closed by a later event, not yet evaluated
-        self._settled: list[dict[str, Any]] = []  # alerts decided as of a settle time (_decide_at_settle)
+        self._settled: list[dict[str, Any]] = []  # decided as of their settle time by a later event, not yet out
         self._pruned_hour = -1
         self._learned_hour = -1
         self._learned: set[tuple] = set()  # (principal, action, ip, agent, namespace, …) learned this hour
@@ -358,7 +358,9 @@ class Detector:
 
         incident = self.incidents.get(tkey)
         if incident is not None and not incident.emitted and ts - incident.last_ts > PENDING_GAP_US:
-            self._decide_at_settle(incident)
+            alert = self._decide_at_settle(incident)
+            if alert is not None:
+                self._settled.append(alert)  # emitted with the batch's other alerts
         if incident is not None and ts - incident.last_ts > (self.gap_us if incident.emitted else PENDING_GAP_US):
             # the token was quiet long enough: that incident is over, a new one may start
             self._finished.append(self.incidents.pop(tkey))
@@ -786,16 +788,15 @@ class Detector:
             incident.add_signal(signal)
             self._touched.add(tkey)
 
-    def _decide_at_settle(self, incident: Incident) -> None:
+    def _decide_at_settle(self, incident: Incident) -> dict[str, Any] | None:
         """Decide a waiting incident as of its settle time, when that came before its pending
         gap ran out. A watermark that moves steadily decides it then (and, once alerted, keeps
         it open for `gap`); one that jumps past both in one batch, or a later event of the token
         arriving first, must give the same answer, or final alerts would depend on batching."""
         settle_at = incident.first_ts + self.settle_us
         if not incident.emitted and settle_at <= incident.last_ts + PENDING_GAP_US:
-            alert = self._decide(incident, settle_at, closing=False)
-            if alert is not None:
-                self._settled.append(alert)
+            return self._decide(incident, settle_at, closing=False)
+        return None
 
     def _evaluate_incidents(self, watermark: int) -> list[dict[str, Any]]:
         out, self._settled = self._settled, []
@@ -808,9 +809,9 @@ class Detector:
         for tkey in list(self.incidents):
             incident = self.incidents[tkey]
             if not incident.emitted and watermark - incident.last_ts > PENDING_GAP_US:
-                self._decide_at_settle(incident)
-                out.extend(self._settled)
-                self._settled.clear()
+                alert = self._decide_at_settle(incident)
+                if alert is not None:
+                    out.append(alert)
             gap = self.gap_us if incident.emitted else PENDING_GAP_US
             closing = watermark - incident.last_ts > gap
             if closing:

@@ -185,6 +185,12 @@ def stacked_bars(table: pd.DataFrame, title: str, xlabel: str = "", colors: dict
         values = table[column].to_numpy(dtype=float)
         ax.barh(y, values, left=left, label=str(column), color=(colors or {}).get(column))
         left += values
+    _label_bars(ax, y, table, title, xlabel, log)
+    return fig
+
+
+def _label_bars(ax, y, table: pd.DataFrame, title: str, xlabel: str, log: bool) -> None:
+    """Row labels top to bottom, axis scale and titles, legend: what both bar charts share."""
     ax.set_yticks(y, [_clip(v, 48) for v in table.index])
     ax.invert_yaxis()
     if log:
@@ -192,7 +198,6 @@ def stacked_bars(table: pd.DataFrame, title: str, xlabel: str = "", colors: dict
     ax.set_xlabel(xlabel)
     ax.set_title(title)
     ax.legend(fontsize=8, loc="lower right")
-    return fig
 
 
 def grouped_bars(table: pd.DataFrame, title: str, xlabel: str = "", colors: dict[str, str] | None = None,
@@ -208,13 +213,7 @@ def grouped_bars(table: pd.DataFrame, title: str, xlabel: str = "", colors: dict
     for i, column in enumerate(table.columns):
         ax.barh(y + (i - (len(table.columns) - 1) / 2) * height, table[column].to_numpy(dtype=float), height=height,
                 label=str(column), color=(colors or {}).get(column))
-    ax.set_yticks(y, [_clip(v, 48) for v in table.index])
-    ax.invert_yaxis()
-    if log:
-        ax.set_xscale("symlog")
-    ax.set_xlabel(xlabel)
-    ax.set_title(title)
-    ax.legend(fontsize=8, loc="lower right")
+    _label_bars(ax, y, table, title, xlabel, log)
     return fig
 
 

@@ -497,12 +497,16 @@ def _identity(
         pod, pod_uid, node, credential = (
             _extra(extra, POD_NAME), _extra(extra, POD_UID), _extra(extra, NODE_NAME), _extra(extra, CREDENTIAL_ID))
     found = identity(username, credential, pod, pod_uid, node)
-    if annotations is not None:
-        sa_ns = _classify(username)[1]
-        if sa_ns is not None:
-            secret = _legacy_secret(annotations, sa_ns)
-            if secret is not None:
-                return found[0], secret, "legacy", found[3], found[4], found[5]
+    return found if annotations is None else with_legacy_secret(found, username, annotations)
+
+
+def with_legacy_secret(found: tuple, username: str, annotations: dict) -> tuple:
+    """`found` (an `identity`), with the token being the secret a legacy-token annotation names."""
+    sa_ns = _classify(username)[1]
+    if sa_ns is not None:
+        secret = _legacy_secret(annotations, sa_ns)
+        if secret is not None:
+            return found[0], secret, "legacy", found[3], found[4], found[5]
     return found
 
 

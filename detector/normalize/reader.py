@@ -152,9 +152,8 @@ def _parses_alone(line: bytes) -> bool:
 
 
 def _json_lines(first: bytes, reader: io.BufferedReader, name: str) -> Iterator[RawDocument]:
-    # Line numbers count from the first non-blank line read; blank lines are not documents.
-    if first.strip():
-        yield RawDocument(first, f"{name}:1")
+    # Line numbers count from the first non-blank line read (`first`); blank lines are not documents.
+    yield RawDocument(first, f"{name}:1")
     for line_no, line in enumerate(reader, 2):
         if line.strip():
             yield RawDocument(line, f"{name}:{line_no}")

@@ -493,8 +493,6 @@ class DetectProcessor:
         record (the input is produced in time order). A --once run ends there, as a replay of
         the same input does: an instance whose own partitions went quiet early still closes the
         incidents that the rest of the input's time would close."""
-        from kafka import KafkaConsumer
-
         tps = [self._tp(p) for p in range(self.owner_of.partitions)]
         try:
             ends = {tp: end for tp, end in self.offsets.end_offsets(tps, timeout_ms=5000).items() if end}
@@ -503,7 +501,7 @@ class DetectProcessor:
             return None
         if not ends:
             return None
-        reader = KafkaConsumer(**self.config.consumer_kwargs(None))
+        reader = self.offsets  # its last use: the processor is finishing
         latest, waiting = None, set(ends)
         try:
             reader.assign(list(ends))
@@ -521,7 +519,7 @@ class DetectProcessor:
                                 continue  # a poison record last: that partition adds no time
                             latest = ts if latest is None else max(latest, ts)
         finally:
-            reader.close()
+            reader.unsubscribe()
         return latest
 
     def close(self) -> None:
