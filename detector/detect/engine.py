@@ -50,6 +50,12 @@ from .windows import FEATURES, PER_EVENT_COLUMNS, WINDOW_US, WindowBuffer
 
 log = logging.getLogger(__name__)
 
+# positions of the columns the repeat path reads straight from a row tuple
+_COL = {name: i for i, name in enumerate(FIELDS)}
+_SOURCE, _TENANT, _IP, _ACTION, _NS = _COL["source"], _COL["tenant"], _COL["source_ip"], _COL["action"], _COL["namespace"]
+_ACTING, _OUTCOME, _RO, _POD_UID = _COL["acting_as"], _COL["outcome"], _COL["read_only"], _COL["bound_pod_uid"]
+_LINEAGE = _COL["lineage_kind"]
+
 HOUR_US = 3_600_000_000
 DAY_US = 24 * HOUR_US
 # Credentials that live long enough for dormancy to mean something.
@@ -165,6 +171,8 @@ class Detector:
         self._pruned_hour = -1
         self._learned_hour = -1
         self._learned: set[tuple] = set()  # (principal, action, ip, agent, namespace, …) learned this hour
+        # events of this hour known to change nothing but counters when they repeat (_repeat)
+        self._repeats: dict[tuple, tuple] = {}
 
     # --- public API ------------------------------------------------------------------------
 
@@ -230,13 +238,20 @@ class Detector:
         buffer = {name: column.append for name, column in per_event.items()}
         stats = self.stats
         handle = self._handle
+        repeat = self._repeat
         for row, tkey, pkey, family in zip(zip(*values), tkeys.to_pylist(), pkeys.to_pylist(), families):
             ts = row[0]
             if self.max_ts is None or ts > self.max_ts:
                 self.max_ts = ts
             elif self.watermark is not None and ts < self.watermark - WINDOW_US:
                 stats.late_events += 1
-            handle(dict(zip(FIELDS, row)), ts, ts < learning_until, buffer, tkey, pkey, family)
+            learning = ts < learning_until
+            if ts // HOUR_US == self._learned_hour:
+                entry = self._repeats.get((tkey, pkey, row[_IP], row[_ACTION], family, row[_NS], row[_ACTING], row[_OUTCOME],
+                                     row[_RO], row[_POD_UID]))
+                if entry is not None and repeat(entry, row, ts, learning, buffer, tkey, pkey, family):
+                    continue
+            handle(dict(zip(FIELDS, row)), ts, learning, buffer, tkey, pkey, family)
         stats.events += len(ts_list)
         codes["win"] = np.asarray(ts_list, dtype=np.int64) // WINDOW_US
         self.window_buffer.add(codes, per_event)
@@ -327,6 +342,7 @@ class Detector:
 
         # --- scoring --------------------------------------------------------------------
         signals: list[Signal] = []
+        compared_quiet = True
         baseline: Baseline | None = None
         peer = self.peers[p.peer]
         if not learning and (p.machine or self.config.score_humans):
@@ -342,6 +358,7 @@ class Detector:
             self.stats.scored_events += 1
             signals = self._compare(e, ts, p, baseline, peer, token, new_token, tkey, ip, ip_cls, net, internal,
                                     pod_ip, family, action, info, namespace)
+            compared_quiet = not signals  # before suppressions, which expire
         elif learning:
             self.stats.learning_events += 1
         # window features compare with what is known so far, in learning too, so the forest
@@ -406,6 +423,105 @@ class Detector:
         buffer["susp"](suspicious)
         buffer["rarity"](rarity)
         buffer["hour"](hour_surprise)
+
+        # An event that changed nothing but counters tells its repeats this hour what to expect
+        # (see _repeat). Not for failures (they feed the burst rules), facts (lineage, deletions)
+        # or a token with an open incident.
+        if (compared_quiet and not suspicious and incident is None and e["outcome"] != "failure"
+                and e["lineage_kind"] is None and action != "delete:pods" and self._learned_hour == ts // HOUR_US):
+            self._repeats[(tkey, pkey, ip, action, family, namespace, e["acting_as"], e["outcome"], e["read_only"],
+                           pod_uid)] = (info, net, pkey[: len(pkey) - len(principal) - 1], baseline, internal,
+                                        f"{tenant}|{token.pod}" if token.pod_uid else None)
+
+    def _repeat(self, entry: tuple, row: tuple, ts: int, learning: bool, buffer: dict, tkey: str, pkey: str,
+                family: str | None) -> bool:
+        """The short path for an event that repeats, this hour, one `_handle` already found
+        unremarkable: same token, address, action, program, namespace and outcome. Its comparison
+        with the same baseline cannot find anything new (every value it compares was learned by
+        then), and its learning only moves counters, so only what time can change is checked
+        again here: readiness, pod deletion, supersession, dormancy, the cluster's networks, an
+        incident opened since. Anything else returns False and takes the full path. Two thirds
+        of a typical stream take this path; tests/test_detect_repeats.py checks that alerts,
+        window features and learned state are the same with and without it."""
+        token = self.tokens.get(tkey)
+        p = self.principals.get(pkey)
+        if token is None or p is None or tkey in self.incidents or row[_LINEAGE] is not None:
+            return False
+        info, net, popkey, verified, internal_then, pod_key = entry
+        peer = self.peers[p.peer]
+        baseline = None
+        if not learning and (p.machine or self.config.score_humans):
+            if ts - p.first_seen >= self.learning_us or self._seasoned(p, ts):
+                baseline = p
+            elif ts - peer.first_seen >= self.learning_us and peer.members >= 2:
+                baseline = peer
+        if baseline is not verified:  # readiness changed, or the state was restored since
+            return False
+        internal = False
+        if net is not None and row[_SOURCE] == "k8s":
+            cluster_nets = self.cluster_nets.get(row[_TENANT] or "")
+            internal = bool(cluster_nets and net in cluster_nets)
+        if internal != internal_then:
+            return False
+        action = row[_ACTION]
+        if action not in p.actions:  # forgotten (caps) since: learning would count it again
+            return False
+        ip = row[_IP]
+        pod_uid = row[_POD_UID]
+        if pod_uid and row[_SOURCE] == "k8s":
+            pod = self.pods.get(pod_uid)
+            if pod is None or (pod[0] is None and ip):
+                return False
+        if baseline is not None:
+            if token.pod_uid and (token.superseded_at is not None or pod_key in self.deleted_pods):
+                return False
+            if token.kind in LONG_LIVED and ts - token.last_seen >= self.dormant_us:
+                return False
+            self.stats.scored_events += 1
+        elif learning:
+            self.stats.learning_events += 1
+
+        # window features, as _handle computes them (before this event is learned)
+        known = baseline if baseline is not None else p
+        ips = token.ips
+        fresh_ip = bool(ip) and ip not in ips  # only when the token's address list is full
+        nov_ip = int(fresh_ip and not internal)
+        namespace = row[_NS]
+        size = self.population_size[popkey]
+        rarity = -math.log10(max(self.population.get(popkey, {}).get(action, 0), 1) / size) if size else 0.0
+        how = (ts // HOUR_US + 72) % 168
+        total = known.events
+        hour_surprise = -math.log10((known.hours[how] + 1) / (total + 168)) if total > 0 else 0.0
+        buffer["nov_ip"](nov_ip)
+        buffer["nov_ua"](int(family is not None and family not in known.uas))
+        buffer["nov_act"](int(action not in known.actions))
+        buffer["nov_ns"](int(namespace is not None and namespace not in known.namespaces))
+        buffer["fail"](False)
+        buffer["authz"](False)
+        read_only = row[_RO]
+        buffer["ro"](bool(read_only))
+        buffer["sens"](info.sensitivity >= 2)
+        buffer["susp"](False)
+        buffer["rarity"](rarity)
+        buffer["hour"](hour_surprise)
+
+        # learning: what _learn does for a value set it already learned this hour
+        if fresh_ip and len(ips) < CAP_TOKEN_IPS:
+            ips.append(ip)
+        writes = read_only is False
+        for b in (p, peer):
+            b.events += 1
+            b.last_seen = ts
+            b.hours[how] += 1
+            if writes:
+                b.writes += 1
+        if self.observers:
+            e = dict(zip(FIELDS, row))
+            for observer in self.observers:
+                observer.observe(e, token, p, info)
+        token.last_seen = ts
+        token.events += 1
+        return True
 
     def _seasoned(self, p: PrincipalState, ts: int) -> bool:
         """A principal first seen late in the learning period but used on several days since
@@ -565,7 +681,7 @@ class Detector:
         # Most events repeat what their principal already did this hour: then only the counters
         # move (the values were written with an hour-coarse timestamp already).
         if hour_number != self._learned_hour:
-            self._learned_hour, self._learned = hour_number, set()
+            self._learned_hour, self._learned, self._repeats = hour_number, set(), {}
         seen_key = (p.key, action, ip, family, namespace, e["acting_as"], e["outcome"])
         if seen_key in self._learned:
             for b in (p, peer):
