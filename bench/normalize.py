@@ -24,7 +24,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from detector.events import to_table  # noqa: E402
+from detector.events import rows_to_table  # noqa: E402
 from detector.normalize import Normalizer, StageDeduper  # noqa: E402
 from detector.normalize.reader import expand_inputs, read_documents  # noqa: E402
 
@@ -74,15 +74,18 @@ def main() -> None:
             loads(data)
 
     def normalize():
+        # the steps of pipelines/ingest.ingest_files, on documents already in memory
         normalizer = Normalizer()
-        dedup = StageDeduper()
+        dedup = StageDeduper(rows=True)
         feed = normalizer.feed
+        rows = normalizer.ctx.rows
         tables = []
-        for i, (data, origin) in enumerate(docs):
+        for data, origin in docs:
             feed(data, origin)
-            if len(normalizer.ctx.events) >= 20_000:
-                tables.append(to_table(dedup.push(normalizer.take())))
-        tables.append(to_table(dedup.push(normalizer.take()) + dedup.flush()))
+            if len(rows) >= 20_000:
+                tables.append(rows_to_table(dedup.push(normalizer.take_rows())))
+                rows = normalizer.ctx.rows
+        tables.append(rows_to_table(dedup.push(normalizer.take_rows()) + dedup.flush()))
         return normalizer, sum(t.num_rows for t in tables)
 
     # interleaved (plain, normalize, plain, …): this machine's speed drifts by 1.5x over a

@@ -13,7 +13,7 @@ from typing import Callable, Iterator
 
 import pyarrow as pa
 
-from detector.events import to_table
+from detector.events import SCHEMA, SOURCE, TENANT, rows_to_table
 from detector.normalize import Normalizer, StageDeduper
 from detector.normalize.reader import expand_inputs, read_documents, total_bytes
 
@@ -63,17 +63,17 @@ def ingest_files(
     paths = expand_inputs(inputs)
     stats = stats if stats is not None else IngestStats()
     normalizer = Normalizer(on_quarantine=on_quarantine)
-    dedup = StageDeduper()
+    dedup = StageDeduper(rows=True)
     ctx = normalizer.ctx
 
-    def finish(events: list[dict]) -> pa.Table:
+    def finish(rows: list[tuple]) -> pa.Table:
+        # rows, not dicts, all the way (see detector/events.py); tenant and counts per column
+        table = rows_to_table(rows)
         if tenant is not None:
-            for event in events:
-                if event["tenant"] is None:
-                    event["tenant"] = tenant
-        for event in events:
-            stats.events[event["source"]] += 1
-        return to_table(events)
+            table = table.set_column(TENANT, SCHEMA.field(TENANT), table.column(TENANT).fill_null(tenant))
+        for item in table.column(SOURCE).value_counts().to_pylist():
+            stats.events[item["values"]] += item["counts"]
+        return table
 
     with bar("normalizing", total_bytes(paths), quiet=quiet, unit="bytes") as progress:
         for path in paths:
@@ -81,9 +81,9 @@ def ingest_files(
             progress.describe(f"normalizing {path if len(path) < 40 else '…' + path[-39:]}")
             for doc in read_documents(path, on_bytes=progress.advance):
                 normalizer.feed(doc.data, doc.origin)
-                if len(ctx.events) >= batch_events:
-                    yield finish(dedup.push(normalizer.take()))
-        tail = dedup.push(normalizer.take()) + dedup.flush()
+                if len(ctx.rows) >= batch_events:
+                    yield finish(dedup.push(normalizer.take_rows()))
+        tail = dedup.push(normalizer.take_rows()) + dedup.flush()
         if tail:
             yield finish(tail)
     stats.records += ctx.records

@@ -6,7 +6,10 @@
     {'unknown-shape': 1}
 
 `Normalizer.feed` never raises for a bad record. The same object serves file replay and the
-Kafka processors: each hands it raw bytes plus an origin string.
+Kafka processors: each hands it raw bytes plus an origin string. Events are collected as rows
+(tuples in `events.FIELDS` order, see `RowContext`): `take_rows()` hands them over for
+`StageDeduper(rows=True)` and `events.rows_to_table`, the file pipeline's path; `take()` hands
+them over as event dicts.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any, Callable
 
 import orjson
 
+from ..events import TENANT
 from .aws_fast import feed_records
 from .base import (
     BAD_ENCODING,
@@ -27,10 +31,11 @@ from .base import (
     OVERSIZED,
     Context,
     Rejected,
+    RowContext,
     Skipped,
 )
 from .dedup import StageDeduper
-from .k8s_fast import event_from_line
+from .k8s_fast import row_from_line
 from .reader import GZIP_MAGIC
 from .shapes import dispatch
 
@@ -50,7 +55,7 @@ class Normalizer:
         on_quarantine: QuarantineCallback | None = None,
         max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
     ):
-        self.ctx = Context(on_quarantine)
+        self.ctx = RowContext(on_quarantine)
         self.max_record_bytes = max_record_bytes
 
     def feed(self, raw: bytes, origin: str) -> None:
@@ -62,9 +67,9 @@ class Normalizer:
             ctx.reject(OVERSIZED, f"{len(raw)} bytes > limit {self.max_record_bytes}", raw)
             return
         if raw.startswith(_K8S_EVENT_LINE):
-            event = event_from_line(raw)
-            if event is not None:  # the plain case; anything else takes the generic path below
-                ctx.emit(event)
+            row = row_from_line(raw, origin)
+            if row is not None:  # the plain case; anything else takes the generic path below
+                ctx.emit_row(row)
                 return
         elif raw[:1] == b"{" and _CLOUDTRAIL_RECORDS in raw[:32] and feed_records(raw, ctx):
             return  # a CloudTrail log file; records the fast path declines took the generic path
@@ -116,7 +121,21 @@ class Normalizer:
             raise Rejected(BAD_ENCODING, f"neither JSON nor base64/gzip JSON ({exc})") from None
 
     def take(self) -> list[dict[str, Any]]:
+        """Hand over the events collected so far as dicts (a new list starts)."""
         return self.ctx.take()
 
+    def take_rows(self) -> list[tuple]:
+        """Hand over the events collected so far as rows (a new list starts)."""
+        return self.ctx.take_rows()
 
-__all__ = ["Normalizer", "StageDeduper", "Context", "Rejected", "Skipped"]
+    def fill_tenant(self, tenant: str, since: int = 0) -> None:
+        """Set `tenant` on the collected events from the `since`-th on that name none (a plain K8s
+        audit log does not name its cluster)."""
+        rows = self.ctx.rows
+        for i in range(since, len(rows)):
+            row = rows[i]
+            if row[TENANT] is None:
+                rows[i] = row[:TENANT] + (tenant,) + row[TENANT + 1:]
+
+
+__all__ = ["Normalizer", "StageDeduper", "Context", "RowContext", "Rejected", "Skipped"]

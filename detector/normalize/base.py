@@ -15,6 +15,8 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any, Callable
 
+from ..events import SOURCE, event_of, row_of
+
 # Quarantine reasons are stable codes (they are metric labels and file fields); the detail
 # text says where and what was expected.
 INVALID_JSON = "invalid-json"
@@ -50,10 +52,15 @@ class Context:
 
     `origin` is where the record being handled came from; handlers that unwrap envelopes pass
     `sub_origin(i)` for the i-th inner record so a quarantined item points at its exact place.
+    This one keeps the events as dicts (`events`), for tests and small callers; the Normalizer
+    uses `RowContext`, which keeps them as rows.
     """
 
     def __init__(self, on_quarantine: Callable[[str, str, str, Any], None] | None = None):
+        self._start(on_quarantine)
         self.events: list[dict[str, Any]] = []
+
+    def _start(self, on_quarantine: Callable[[str, str, str, Any], None] | None) -> None:
         self.emitted: Counter[str] = Counter()  # per source
         self.quarantined: Counter[str] = Counter()  # per reason
         self.skipped: Counter[str] = Counter()  # per reason
@@ -83,6 +90,45 @@ class Context:
         """Hand over the events collected so far and start a new list."""
         events, self.events = self.events, []
         return events
+
+
+class RowContext(Context):
+    """A Context that keeps each event as a row: a tuple of its values in `events.FIELDS` order.
+
+    Handlers still emit dicts (turned into a row at once: every handler emits an event last,
+    after its final store); the typed fast paths build rows themselves and call `emit_row`.
+    Rows are what the file pipeline dedups and turns into Arrow tables (`rows_to_table`, no
+    transpose in Python); `take()` still hands over dicts, for tests and small callers.
+    """
+
+    def __init__(self, on_quarantine: Callable[[str, str, str, Any], None] | None = None):
+        self._start(on_quarantine)
+        self.rows: list[tuple] = []
+
+    def _emit(self, event: dict[str, Any]) -> None:
+        if event["origin"] is None:
+            event["origin"] = self.origin
+        self.rows.append(row_of(event))
+        self.emitted[event["source"]] += 1
+
+    def emit_row(self, row: tuple) -> None:
+        """Collect a row built by a fast path (its origin already in place)."""
+        self.rows.append(row)
+        self.emitted[row[SOURCE]] += 1
+
+    @property
+    def events(self) -> list[dict[str, Any]]:  # type: ignore[override]
+        """The events collected so far, as new dicts (a copy: changing them changes nothing)."""
+        return [event_of(row) for row in self.rows]
+
+    def take(self) -> list[dict[str, Any]]:
+        """Hand over the events collected so far, as dicts, and start a new list."""
+        return [event_of(row) for row in self.take_rows()]
+
+    def take_rows(self) -> list[tuple]:
+        """Hand over the rows collected so far and start a new list."""
+        rows, self.rows = self.rows, []
+        return rows
 
 
 def handle_one(handler: Callable[[Any, "Context"], None], item: Any, ctx: "Context") -> None:

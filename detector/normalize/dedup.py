@@ -12,6 +12,8 @@ for an hour). The same logic runs on a replayed file and on a stream.
     ['ResponseComplete']
     >>> d.push([e("ResponseComplete", 2)]), d.duplicates
     ([], 2)
+
+Events are dicts, or rows (tuples in `events.FIELDS` order) with `StageDeduper(rows=True)`.
 """
 
 from __future__ import annotations
@@ -19,59 +21,67 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
+from ..events import EVENT_ID, STAGE, TS
+
 _RANK = {"RequestReceived": 1, "ResponseStarted": 2, "ResponseComplete": 3, "Panic": 3}
 _FINAL = 3
 
 
 class StageDeduper:
-    def __init__(self, hold_us: int = 60_000_000, remember: int = 500_000):
+    def __init__(self, hold_us: int = 60_000_000, remember: int = 500_000, *, rows: bool = False):
+        # where the three fields read here sit: keys of an event dict, or positions in a row
+        self._id, self._stage, self._ts = (EVENT_ID, STAGE, TS) if rows else ("event_id", "stage", "ts")
         self.hold_us = hold_us
         self.remember = remember
         self._done: OrderedDict[str, None] = OrderedDict()  # ids already emitted (bounded LRU)
-        self._pending: dict[str, dict[str, Any]] = {}  # id → best early-stage copy so far
+        self._pending: dict[str, Any] = {}  # id → best early-stage copy so far
         self.duplicates = 0
 
-    def push(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def push(self, events: list[Any]) -> list[Any]:
         """Events ready to use, in input order, then held ones whose wait ran out."""
-        out: list[dict[str, Any]] = []
+        out: list[Any] = []
         latest = None
+        id_at, stage_at, ts_at = self._id, self._stage, self._ts
+        done, pending, remember = self._done, self._pending, self.remember
         for event in events:
-            stage = event.get("stage")
+            stage = event[stage_at]
             if stage is None:
                 out.append(event)
                 continue
-            key = event["event_id"]
-            ts = event["ts"]
+            key = event[id_at]
+            ts = event[ts_at]
             if latest is None or ts > latest:
                 latest = ts
-            if key in self._done:
+            if key in done:
                 self.duplicates += 1
                 continue
             rank = _RANK.get(stage, _FINAL)
-            held = self._pending.get(key)
+            held = pending.get(key)
             if rank >= _FINAL:
                 if held is not None:
-                    del self._pending[key]
+                    del pending[key]
                     self.duplicates += 1
-                self._mark_done(key)
+                done[key] = None  # _mark_done, inlined: this runs for most events
+                if len(done) > remember:
+                    done.popitem(last=False)
                 out.append(event)
             elif held is None:
-                self._pending[key] = event
+                pending[key] = event
             else:
                 self.duplicates += 1
-                if rank > _RANK.get(held["stage"], 0):
-                    self._pending[key] = event
-        if latest is not None and self._pending:
+                if rank > _RANK.get(held[stage_at], 0):
+                    pending[key] = event
+        if latest is not None and pending:
             out.extend(self._release(latest - self.hold_us))
         return out
 
-    def flush(self) -> list[dict[str, Any]]:
+    def flush(self) -> list[Any]:
         """Release everything held (end of a file replay, shutdown of a stream)."""
         return self._release(None)
 
-    def _release(self, before_us: int | None) -> list[dict[str, Any]]:
+    def _release(self, before_us: int | None) -> list[Any]:
         ready = [
-            key for key, event in self._pending.items() if before_us is None or event["ts"] < before_us
+            key for key, event in self._pending.items() if before_us is None or event[self._ts] < before_us
         ]
         released = []
         for key in ready:

@@ -111,13 +111,11 @@ class NormalizeProcessor:
             source = self._source = self.source_of.get(tp.topic, "unknown")
             prefix = f"{tp.topic}/{tp.partition}/"
             for record in records:
-                before = len(ctx.events)
+                before = len(ctx.rows)
                 feed(record.value if record.value is not None else b"", prefix + str(record.offset))
                 tenant = _header(record.headers, "tenant") or default_tenant
                 if tenant is not None:
-                    for event in ctx.events[before:]:
-                        if event["tenant"] is None:
-                            event["tenant"] = tenant
+                    self.normalizer.fill_tenant(tenant, since=before)
             consumed[source] += len(records)
             n += len(records)
             self._next[tp] = records[-1].offset + 1
