@@ -45,6 +45,7 @@ from detector.inventory import snapshot as inventory_snapshot
 from detector.inventory.config import InventoryConfig
 
 from .align import TimeAligner
+from .background import ForkedTask, Record, forking_available
 from .codec import BadRecord, dead_letter, decode_event, encode_alert, events_table
 from .config import KafkaConfig
 from .metrics import StreamMetrics
@@ -112,6 +113,8 @@ class DetectProcessor:
         self._inventory_at = 0.0  # emitted with the first snapshot, then every inventory_interval_s
         self._finished = False
         self._stale = False  # partitions were lost: memory is no longer the truth
+        self._pending: _PendingSnapshot | None = None  # a snapshot being built in a forked child
+        self._background = config.snapshot_in_background and forking_available()
         self.consumer.subscribe([self.topics.events], listener=_Listener(self))
 
     # --- partitions moving in and out ------------------------------------------------------
@@ -123,6 +126,7 @@ class DetectProcessor:
 
     def on_revoked(self, partitions: set[int]) -> None:
         """Inside the rebalance: save the state of what we may lose, so the next owner has it."""
+        self._cancel_pending()  # the records below supersede it
         if partitions and not self._finished and not self._stale:
             self.checkpoint(partitions & self.owned, commit=False)
 
@@ -131,6 +135,7 @@ class DetectProcessor:
         someone else may own these already, so write nothing; the next assignment rebuilds the
         state from the snapshots."""
         self._stale = True
+        self._cancel_pending()
         log.warning("lost events partitions %s; state will be rebuilt from the snapshots", sorted(partitions))
 
     def on_assigned(self, partitions: set[int]) -> None:
@@ -144,6 +149,7 @@ class DetectProcessor:
                 if tp.topic == self.topics.events:
                     self.consumer.seek(tp, position)
             return
+        self._cancel_pending()
         states, forests = self.store.load(partitions, self.topics.events) if partitions else ({}, None)
         self._new_detector()
         if forests is not None:
@@ -187,19 +193,26 @@ class DetectProcessor:
         """Send the inventory of these partitions' principals to the compacted inventory topic:
         each credential and principal whose view changed since that partition's last emission
         (all of them the first time after an assignment). Returns the number of records sent."""
+        records = list(self._inventory_records(partitions))
+        self.store.send(records)
+        self._inventory_emitted(partitions)
+        return len(records)
+
+    def _inventory_records(self, partitions: set[int]):
         detector = self.detector
         if detector.watermark is None:
-            return 0
-        sent = 0
+            return
         for partition in sorted(partitions):
             since = self._inventory_as_of.get(partition)
             keep = (lambda key, p=partition: self.owner_of(key) == p)
             for key, value in inventory_snapshot.messages(self.inventory, detector, as_of=detector.watermark,
                                                           since=since, keep=keep):
-                self.producer.send(self.topics.inventory, key=key, value=value)
-                sent += 1
-            self._inventory_as_of[partition] = detector.watermark
-        return sent
+                yield Record(self.topics.inventory, key, value)
+
+    def _inventory_emitted(self, partitions: set[int]) -> None:
+        if self.detector.watermark is not None:
+            for partition in partitions:
+                self._inventory_as_of[partition] = self.detector.watermark
 
     def _start_facts(self, states) -> None:
         """Read every facts partition from where the restored state left it (the earliest of
@@ -231,6 +244,8 @@ class DetectProcessor:
         """Poll, align, detect, produce alerts, maybe snapshot. Returns records consumed."""
         polled = self.consumer.poll(timeout_ms=timeout_ms, max_records=self.config.max_poll_records)
         started = time.perf_counter()
+        if self._pending is not None and self._pending.task.poll():
+            self._complete_pending()
         if self._stale:  # evicted: nothing we hold may be processed or saved until reassigned
             return 0
         self._resolve_positions()
@@ -254,7 +269,7 @@ class DetectProcessor:
             self.metrics.batch_records.labels(PROCESSOR).observe(len(released))
         self._update_lag()
         if self._snapshot_due():
-            self.checkpoint(self.owned)
+            self.checkpoint(self.owned, background=self._background)
         self._report_progress()
         return n
 
@@ -447,36 +462,73 @@ class DetectProcessor:
     # --- state -----------------------------------------------------------------------------
 
     def _snapshot_due(self) -> bool:
-        if self._since_snapshot == 0:
+        if self._since_snapshot == 0 or self._pending is not None:
             return False
         return (self._since_snapshot >= self.config.snapshot_every_events
                 or time.monotonic() - self._snapshot_at >= self.config.snapshot_interval_s)
 
-    def checkpoint(self, partitions: set[int], commit: bool = True) -> None:
-        """Snapshot the partitions with their offsets, wait for the acks, then commit."""
-        from kafka.structs import OffsetAndMetadata
-
+    def checkpoint(self, partitions: set[int], commit: bool = True, background: bool = False) -> None:
+        """Snapshot the partitions with their offsets, wait for the acks, then commit. In the
+        `background`, the records are built by a forked child (see background.py) and sent,
+        acknowledged and committed by a later step once it is done."""
         started = time.perf_counter()
+        self._cancel_pending()  # only ever one snapshot in flight, the newest
         positions = self.aligner.positions()
         offsets = {p: positions[self._tp(p)] for p in partitions if self._tp(p) in positions}
         facts = {tp.partition: pos for tp, pos in positions.items() if tp.topic == self.topics.facts}
         if offsets:
-            size = self.store.save(self.detector, offsets, facts, self.owner_of, self.topics.events, self.inventory)
+            inventory = set()
             if time.monotonic() - self._inventory_at >= self.config.inventory_interval_s or not commit:
-                self.emit_inventory(set(offsets))
+                inventory = set(offsets)
                 self._inventory_at = time.monotonic()
-            self.producer.flush()
-            for p in offsets:
-                self.metrics.state_bytes.labels(str(p)).set(self.store.last_bytes.get(p, 0))
-            if commit:
-                try:
-                    self.consumer.commit({self._tp(p): OffsetAndMetadata(o, "", -1) for p, o in offsets.items()})
-                except Exception as exc:  # noqa: BLE001 - the snapshot holds the offsets; the commit only reports lag
-                    log.warning("offset commit failed (%s); the snapshot's offsets still apply", exc)
-            log.debug("snapshot of partitions %s: %d bytes", sorted(offsets), size)
+            n_state = len(self.producer.partitions_for(self.topics.state))
+
+            def build() -> list[Record]:
+                records = self.store.records(self.detector, offsets, facts, self.owner_of, self.topics.events,
+                                             self.inventory, n_state)
+                return records + list(self._inventory_records(inventory))
+
+            if background:
+                self._pending = _PendingSnapshot(ForkedTask(build), offsets, commit, started)
+            else:
+                self._write(build(), offsets, commit)
+            self._inventory_emitted(inventory)
         self._since_snapshot = 0
         self._snapshot_at = time.monotonic()
         self.metrics.snapshot_seconds.observe(time.perf_counter() - started)
+
+    def _write(self, records: list[Record], offsets: dict[int, int], commit: bool) -> None:
+        from kafka.structs import OffsetAndMetadata
+
+        size = self.store.send(records)
+        self.producer.flush()  # every alert sent so far and every state record acknowledged …
+        for p in offsets:
+            self.metrics.state_bytes.labels(str(p)).set(self.store.last_bytes.get(p, 0))
+        if commit:  # … before the offsets move
+            try:
+                self.consumer.commit({self._tp(p): OffsetAndMetadata(o, "", -1) for p, o in offsets.items()})
+            except Exception as exc:  # noqa: BLE001 - the snapshot holds the offsets; the commit only reports lag
+                log.warning("offset commit failed (%s); the snapshot's offsets still apply", exc)
+        log.debug("snapshot of partitions %s: %d bytes", sorted(offsets), size)
+
+    def _complete_pending(self) -> None:
+        pending, self._pending = self._pending, None
+        started = time.perf_counter()
+        try:
+            records = pending.task.result()
+        except Exception as exc:  # noqa: BLE001 - the state is still here: snapshot it now, in the loop
+            log.warning("background snapshot failed (%s); snapshotting in the loop", str(exc).strip()[-500:])
+            self.checkpoint(self.owned)
+            return
+        self._write(records, pending.offsets, pending.commit)
+        self.metrics.snapshot_seconds.observe(time.perf_counter() - started)
+        log.debug("background snapshot of partitions %s done %.2f s after the fork", sorted(pending.offsets),
+                  time.perf_counter() - pending.started)
+
+    def _cancel_pending(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.task.cancel()
 
     def finish(self, end_of_input: bool = False) -> None:
         """Snapshot and commit; with `end_of_input` (--once) also let waiting incidents decide
@@ -523,6 +575,7 @@ class DetectProcessor:
         return latest
 
     def close(self) -> None:
+        self._cancel_pending()
         try:
             self.consumer.unsubscribe()  # leave the group now; revocation was handled in finish()
         except Exception:  # noqa: BLE001
@@ -533,6 +586,13 @@ class DetectProcessor:
                 closing()
             except Exception as exc:  # noqa: BLE001 - closing must go on
                 log.warning("while closing: %s", exc)
+
+
+class _PendingSnapshot:
+    __slots__ = ("task", "offsets", "commit", "started")
+
+    def __init__(self, task: ForkedTask, offsets: dict[int, int], commit: bool, started: float):
+        self.task, self.offsets, self.commit, self.started = task, offsets, commit, started
 
 
 def _listener_class():

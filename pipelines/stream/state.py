@@ -32,6 +32,8 @@ from detector.detect import snapshot as detector_snapshot
 from detector.detect.engine import Detector
 from detector.inventory import snapshot as inventory_snapshot
 
+from .background import Record
+
 log = logging.getLogger(__name__)
 
 FORMAT = 1
@@ -139,24 +141,23 @@ class StateStore:
     def _state_partitions(self) -> int:
         return len(self.producer.partitions_for(self.topic))
 
-    def _send(self, key: bytes, data: dict[str, Any], partition: int) -> int:
+    def record(self, key: bytes, data: dict[str, Any], partition: int) -> Record:
         value = encode_record(data)
         if len(value) > self.config.state_max_bytes:
             raise ValueError(f"state record {key.decode()} is {len(value)} bytes, over kafka.state_max_bytes="
                              f"{self.config.state_max_bytes}: raise it, or spread principals over more partitions")
-        self.producer.send(self.topic, key=key, value=value, partition=partition,
-                           headers=[("content-encoding", b"zlib+json")])
-        return len(value)
+        return Record(self.topic, key, value, partition, [("content-encoding", b"zlib+json")])
 
-    def save(self, detector: Detector, partitions: dict[int, int], facts: dict[int, int],
-             owner_of: Callable[[str], int], events_topic: str, inventory=None) -> int:
-        """Send the records of the owned partitions (the caller flushes); returns bytes sent."""
-        n_state = self._state_partitions()
-        total = 0
+    def records(self, detector: Detector, partitions: dict[int, int], facts: dict[int, int],
+                owner_of: Callable[[str], int], events_topic: str, inventory=None,
+                n_state: int | None = None) -> list[Record]:
+        """The records of the owned partitions (and of newly trained forests), built without
+        any I/O: `save` sends them at once, a background snapshot builds them in a child."""
+        n_state = n_state or self._state_partitions()
+        out = []
         trained = set(detector.forests) - detector._given_forests
         if trained - self.forests_written:
-            total += self._send(FORESTS_KEY, forests_state(detector), 0)
-            self.forests_written |= trained
+            out.append(self.record(FORESTS_KEY, forests_state(detector), 0))
         written_at = time.time()
         for partition, offset in sorted(partitions.items()):
             data = partition_state(detector, lambda key, p=partition: owner_of(key) == p, inventory)
@@ -165,10 +166,27 @@ class StateStore:
                 "facts": {str(q): pos for q, pos in facts.items()},
                 "written_at": written_at, "instance": self.instance,
             }
-            size = self._send(state_key(partition), data, partition % n_state)
-            self.last_bytes[partition] = size
-            total += size
+            out.append(self.record(state_key(partition), data, partition % n_state))
+        return out
+
+    def send(self, records: Iterable[Record]) -> int:
+        """Send records (the caller flushes); returns the bytes of the state records sent."""
+        total = 0
+        for r in records:
+            self.producer.send(r.topic, key=r.key, value=r.value, partition=r.partition, headers=r.headers)
+            if r.topic != self.topic:
+                continue
+            total += len(r.value)
+            if r.key == FORESTS_KEY:
+                self.forests_written |= set(decode_record(r.value)["forests"])
+            elif r.key.startswith(b"events-"):
+                self.last_bytes[int(r.key[len(b"events-"):])] = len(r.value)
         return total
+
+    def save(self, detector: Detector, partitions: dict[int, int], facts: dict[int, int],
+             owner_of: Callable[[str], int], events_topic: str, inventory=None) -> int:
+        """Send the records of the owned partitions (the caller flushes); returns bytes sent."""
+        return self.send(self.records(detector, partitions, facts, owner_of, events_topic, inventory))
 
     def load(self, partitions: Iterable[int], events_topic: str, timeout_s: float = 60.0) -> tuple[dict[int, dict[str, Any]], dict[str, Any] | None]:
         """The latest record of each partition that has one (written for `events_topic`), and
