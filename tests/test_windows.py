@@ -44,7 +44,7 @@ def random_rows(seed: int, n: int) -> dict[str, np.ndarray]:
 @pytest.mark.parametrize("seed,n", [(1, 1), (2, 7), (3, 500), (4, 20_000)])
 def test_numpy_aggregation_equals_the_pandas_groupby(seed: int, n: int) -> None:
     rows = random_rows(seed, n)
-    got = aggregate(rows)
+    got = pd.DataFrame(aggregate(rows))
     want = reference(rows)
     pd.testing.assert_frame_equal(got[want.columns], want, check_dtype=False, rtol=1e-12)
     assert {"events_log", "error_ratio", "read_ratio", "rate_ratio_log"} <= set(got.columns)

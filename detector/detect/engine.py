@@ -46,7 +46,7 @@ from .state import (
     TokenState,
     remember,
 )
-from .windows import FEATURES, PER_EVENT_COLUMNS, WINDOW_US, WindowBuffer
+from .windows import FEATURES, PER_EVENT_COLUMNS, WINDOW_US, WindowBuffer, Windows, feature_matrix, select
 
 log = logging.getLogger(__name__)
 
@@ -785,7 +785,7 @@ class Detector:
             self.watermark = self.max_ts - self.lateness_us
         watermark = self.watermark
         frame = self.window_buffer.close(watermark // WINDOW_US)
-        if frame is not None and len(frame):
+        if frame is not None:
             self._score_windows(frame, watermark)
         alerts = self._evaluate_incidents(watermark)
         if watermark // HOUR_US != self._pruned_hour:
@@ -796,7 +796,14 @@ class Detector:
     def _prune(self, watermark: int) -> None:
         """Forget facts too old to matter, so long-running streams keep bounded state: token births
         nobody used within a week, pod deletions after a month, fleet novelties past their span."""
-        for key in [k for k, b in self.births.items() if watermark - b[3] > BIRTH_TTL_US]:
+        # births are noted in event order, so the expired ones come first: the scan stops at the
+        # first one still young (one noted late, or renoted, waits for a later hour's prune)
+        expired = []
+        for key, birth in self.births.items():
+            if watermark - birth[3] <= BIRTH_TTL_US:
+                break
+            expired.append(key)
+        for key in expired:
             del self.births[key]
         for key in [k for k, t in self.deleted_pods.items() if watermark - t > DELETION_TTL_US]:
             del self.deleted_pods[key]
@@ -810,38 +817,25 @@ class Detector:
             if not seen:
                 del self.novel_seen[key]
 
-    def _score_windows(self, frame, watermark: int) -> None:
-        self.stats.windows += len(frame)
-        # One canonical order (window, then token key) and a running EWMA, so features, training
-        # rows and forest signals do not depend on how many windows one batch happened to close.
-        names = self.code_names
-        frame = frame.assign(_tok=[names[int(c)] for c in frame["tok"].to_numpy()])
-        frame = frame.sort_values(["win", "_tok"], kind="stable").drop(columns="_tok").reset_index(drop=True)
-        # rate relative to the principal's usual events per active window
-        prin = frame["prin"].to_numpy()
-        events = frame["events"].to_numpy(dtype=np.float64)
-        usual = np.zeros(len(frame))
-        for i, (code, count, susp) in enumerate(zip(prin, events, frame["suspicious"].to_numpy())):
-            old = self.window_ewma.get(int(code))
-            if old is not None:
-                usual[i] = old
-            if not susp:
-                self.window_ewma[int(code)] = float(count if old is None else 0.9 * old + 0.1 * count)
-        frame["rate_ratio_log"] = np.where(usual > 0, np.log1p(events / np.maximum(usual, 1.0)), 0.0)
+    def _score_windows(self, frame: Windows, watermark: int) -> None:
+        frame = self._window_features(frame)
+        self.stats.windows += len(frame["tok"])
         learning_until = self.learning_until()
-        window_end_us = (frame["win"].to_numpy() + 1) * WINDOW_US
+        window_end_us = (frame["win"] + 1) * WINDOW_US
         in_learning = window_end_us <= learning_until
         # the first half of learning is mostly "everything is new"; train on the settled half
         settled = window_end_us > learning_until - self.learning_us // 2
-        X = frame[FEATURES].to_numpy(dtype=np.float32)
-        pops = frame["pop"].to_numpy()
+        X = feature_matrix(frame)
+        pops = frame["pop"]
+        suspicious = frame["suspicious"].astype(bool)
+        names = self.code_names
         incidents = self.incidents
-        open_incident = np.fromiter((names[int(t)] in incidents for t in frame["tok"].to_numpy()), dtype=bool,
-                                    count=len(frame))
+        tokens = frame["tok"].tolist()
+        open_incident = np.fromiter((names[t] in incidents for t in tokens), dtype=bool, count=len(tokens))
         for pop_code in np.unique(pops):
-            population = self.code_names[int(pop_code)]
+            population = names[int(pop_code)]
             mask = pops == pop_code
-            train_mask = mask & in_learning & settled & ~frame["suspicious"].to_numpy().astype(bool)
+            train_mask = mask & in_learning & settled & ~suspicious
             if population not in self._given_forests and train_mask.any():
                 self.training.setdefault(population, []).append(X[train_mask])
             if not (mask & ~in_learning).any():
@@ -853,7 +847,29 @@ class Detector:
                 continue
             if forest is None:
                 continue
-            self._forest_signals(forest, frame[score_mask], X[score_mask])
+            self._forest_signals(forest, select(frame, score_mask), X[score_mask])
+
+    def _window_features(self, frame: Windows) -> Windows:
+        """Closed windows in one canonical order (window, then token key), with each one's rate
+        relative to its principal's usual events per active window (a running EWMA), so that
+        features, training rows and forest signals do not depend on how many windows one batch
+        happened to close."""
+        names = self.code_names
+        tok, win = frame["tok"].tolist(), frame["win"].tolist()
+        order = sorted(range(len(tok)), key=lambda i: (win[i], names[tok[i]]))
+        frame = select(frame, np.asarray(order, dtype=np.int64))
+        events = frame["events"].astype(np.float64)
+        usual = np.zeros(len(order))
+        ewma = self.window_ewma
+        for i, (code, count, susp) in enumerate(zip(frame["prin"].tolist(), events.tolist(),
+                                                    frame["suspicious"].tolist())):
+            old = ewma.get(code)
+            if old is not None:
+                usual[i] = old
+            if not susp:
+                ewma[code] = float(count if old is None else 0.9 * old + 0.1 * count)
+        frame["rate_ratio_log"] = np.where(usual > 0, np.log1p(events / np.maximum(usual, 1.0)), 0.0)
+        return frame
 
     def _forest_for(self, population: str) -> Forest | None:
         forest = self.forests.get(population)
@@ -868,15 +884,14 @@ class Detector:
                 self.training[population] = [rows]
         return forest
 
-    def _forest_signals(self, forest: Forest, frame, X: np.ndarray) -> None:
+    def _forest_signals(self, forest: Forest, frame: Windows, X: np.ndarray) -> None:
         anomaly = forest.anomaly(X)
         self.stats.windows_scored += len(X)
         threshold = forest.train_anomaly["p999"]
         hits = np.nonzero(anomaly > threshold)[0]
         p99 = np.asarray(forest.feature_p99)
         for i in hits:
-            row = frame.iloc[int(i)]
-            tkey = self.code_names[int(row["tok"])]
+            tkey = self.code_names[int(frame["tok"][i])]
             token = self.tokens.get(tkey)
             if token is None:
                 continue
@@ -890,7 +905,7 @@ class Detector:
                     value = math.expm1(X[i, j]) if logged else float(X[i, j])
                     usual = math.expm1(p99[j]) if logged else float(p99[j])
                     details.append(template.format(v=value) + f" (p99 of history: {usual:.1f})")
-            window_start = int(row["win"]) * WINDOW_US
+            window_start = int(frame["win"][i]) * WINDOW_US
             signal = rules.forest_window(float(anomaly[i]), threshold, us_to_iso(window_start), details)
             signal.ts = window_start + WINDOW_US - 1
             self.stats.signals[signal.kind] += 1

@@ -5,10 +5,9 @@ detector and returns its alerts, the detector itself (its token and principal st
 `detector.inventory` observer that rode along (the same inventory `tokenhawk inventory` builds)
 and, if asked, every closed 5-minute window with the features the isolation forests see.
 
-The window recorder applies the engine's one derived feature (`rate_ratio_log`, a running EWMA
-computed inside the scoring step) to a copy of the EWMA taken just before that step, so recorded
-rows equal the forest's input; tests/test_hunt_health.py checks them against each fitted forest's
-`data_sha256` (a hash of its exact training rows).
+The window recorder keeps the engine's own feature rows (`Detector._window_features`, which also
+derives `rate_ratio_log`), so recorded rows equal the forest's input; tests/test_hunt_health.py
+checks them against each fitted forest's `data_sha256` (a hash of its exact training rows).
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ import pyarrow as pa
 from detector.config import DetectorConfig
 from detector.detect.engine import Detector
 from detector.detect.forest import Forest
-from detector.detect.windows import FEATURES, WINDOW_US
+from detector.detect.windows import FEATURES, WINDOW_US, Windows, feature_matrix
 from detector.events import FIELDS, SCHEMA, from_output
 from detector.inventory import Inventory, InventoryConfig
 
@@ -54,33 +53,22 @@ class WindowRecorder(Detector):
         super().__init__(*args, **kwargs)
         self.recorded: list[pd.DataFrame] = []
 
-    def _score_windows(self, frame: pd.DataFrame, watermark: int) -> None:
-        ewma = dict(self.window_ewma)
-        super()._score_windows(frame, watermark)
+    def _window_features(self, frame: Windows) -> Windows:
+        frame = super()._window_features(frame)  # the canonical order, with rate_ratio_log
         names = self.code_names
-        frame = frame.assign(_tok=[names[int(c)] for c in frame["tok"].to_numpy()])
-        frame = frame.sort_values(["win", "_tok"], kind="stable").reset_index(drop=True)
-        events = frame["events"].to_numpy(dtype=np.float64)
-        usual = np.zeros(len(frame))
-        for i, (code, count, susp) in enumerate(zip(frame["prin"].to_numpy(), events, frame["suspicious"].to_numpy())):
-            old = ewma.get(int(code))
-            if old is not None:
-                usual[i] = old
-            if not susp:
-                ewma[int(code)] = float(count if old is None else 0.9 * old + 0.1 * count)
-        frame["rate_ratio_log"] = np.where(usual > 0, np.log1p(events / np.maximum(usual, 1.0)), 0.0)
         out = pd.DataFrame({
-            "window": frame["win"].to_numpy(),
-            "population": [names[int(c)] for c in frame["pop"].to_numpy()],
-            "token": frame["_tok"].to_numpy(),
-            "principal": [names[int(c)] for c in frame["prin"].to_numpy()],
-            "suspicious": frame["suspicious"].to_numpy().astype(bool),
-            "events": frame["events"].to_numpy(),
+            "window": frame["win"],
+            "population": [names[c] for c in frame["pop"].tolist()],
+            "token": [names[c] for c in frame["tok"].tolist()],
+            "principal": [names[c] for c in frame["prin"].tolist()],
+            "suspicious": frame["suspicious"].astype(bool),
+            "events": frame["events"],
         })
-        features = frame[FEATURES].to_numpy(dtype=np.float32)
+        features = feature_matrix(frame)
         for j, name in enumerate(FEATURES):
             out[name] = features[:, j]
         self.recorded.append(out)
+        return frame
 
 
 @dataclass
