@@ -4,7 +4,9 @@ An API server writes millions of lines like the sample in tests/golden; mapping 
 generic dicts (k8s._from_event) costs several times the JSON parse. Here msgspec decodes a line
 straight into Structs that declare only the fields tokenhawk reads, with their types, so the
 parse skips everything else (groups, uids, bodies, most annotations) and the type checks are
-done in C. Whatever is not the plain case is handed back (`None`) to the generic path, which
+done in C. The `user` object is kept as bytes and mapped once per distinct value (`_who`): a
+token's requests repeat it verbatim, so most lines skip decoding it and looking up its identity.
+Whatever is not the plain case is handed back (`None`) to the generic path, which
 stays the one definition of the mapping:
 
 - the line does not decode into these types (a number where text belongs, an odd shape);
@@ -84,13 +86,18 @@ class _Annotations(msgspec.Struct, gc=False):
     issued: Any = msgspec.field(default=None, name=ISSUED_CREDENTIAL_ID)  # the JTI a TokenRequest minted
 
 
+_NULL = msgspec.Raw(b"null")
+
+
 class _Event(msgspec.Struct, gc=False):
     kind: Optional[str] = None
     auditID: Optional[str] = None
     stage: Optional[str] = None
     requestURI: Optional[str] = None
     verb: Optional[str] = None
-    user: Optional[_User] = None
+    # kept as its bytes and decoded once per distinct user object (`_who`): a token's requests
+    # repeat the same user object (name, uid, groups, extra) line after line
+    user: msgspec.Raw = _NULL
     impersonatedUser: Any = None
     sourceIPs: _Texts = None
     userAgent: Optional[str] = None
@@ -101,7 +108,38 @@ class _Event(msgspec.Struct, gc=False):
 
 
 _decode = msgspec.json.Decoder(_Event).decode
+_decode_user = msgspec.json.Decoder(Optional[_User]).decode
 _Invalid = (msgspec.ValidationError, msgspec.DecodeError)
+_WHO: dict[bytes, tuple | None] = {}  # user object bytes → `_who` of them
+_WHO_MAX = 16_384  # distinct user objects remembered (a few MB); then the memo starts over
+_UNSEEN = object()
+
+
+def _who(user_json: bytes) -> tuple | None:
+    """(username, k8s.identity(...)) of a `user` object, or None: not a case of the fast path."""
+    try:
+        user = _decode_user(user_json)
+    except _Invalid:
+        return None  # as if the whole line had not decoded
+    if user is None or not user.username:
+        return None
+    extra = user.extra
+    if extra is None:
+        credential = pod = pod_uid = node = None
+    else:
+        if extra.access_key_id is not msgspec.UNSET:
+            return None
+        # the first value of each list, "" and [] read as absent (k8s._extra)
+        credential = extra.credential_id
+        credential = credential[0] or None if credential else None
+        pod = extra.pod_name
+        pod = pod[0] or None if pod else None
+        pod_uid = extra.pod_uid
+        pod_uid = pod_uid[0] or None if pod_uid else None
+        node = extra.node_name
+        node = node[0] or None if node else None
+    username = user.username
+    return username, identity(username, credential, pod, pod_uid, node)
 
 
 def event_from_line(raw: bytes) -> dict | None:
@@ -123,12 +161,16 @@ def row_from_line(raw: bytes, origin: str | None) -> tuple | None:
         ev = _decode(raw)
     except _Invalid:
         return None
-    user = ev.user
+    user_json = bytes(ev.user)
+    who = _WHO.get(user_json, _UNSEEN)
+    if who is _UNSEEN:
+        if len(_WHO) >= _WHO_MAX:
+            _WHO.clear()
+        who = _WHO[user_json] = _who(user_json)
     verb = ev.verb
     audit_id = ev.auditID
     ref = ev.objectRef
-    if (ev.kind != "Event" or not audit_id or not verb or user is None or not user.username
-            or ev.impersonatedUser is not None):
+    if ev.kind != "Event" or not audit_id or not verb or who is None or ev.impersonatedUser is not None:
         return None
     token_request = False
     if verb == "create" and ref is not None:
@@ -157,23 +199,7 @@ def row_from_line(raw: bytes, origin: str | None) -> tuple | None:
     except Rejected:
         return None  # quarantined by the generic path, with its reason
 
-    extra = user.extra
-    if extra is None:
-        credential = pod = pod_uid = node = None
-    else:
-        if extra.access_key_id is not msgspec.UNSET:
-            return None
-        # the first value of each list, "" and [] read as absent (k8s._extra)
-        credential = extra.credential_id
-        credential = credential[0] or None if credential else None
-        pod = extra.pod_name
-        pod = pod[0] or None if pod else None
-        pod_uid = extra.pod_uid
-        pod_uid = pod_uid[0] or None if pod_uid else None
-        node = extra.node_name
-        node = node[0] or None if node else None
-    username = user.username
-    found = identity(username, credential, pod, pod_uid, node)
+    username, found = who
     notes = ev.annotations
     if notes is not None and (notes.autogenerated is not None or notes.manual is not None
                               or notes.invalidated is not None or notes.invalidated_alt is not None):
