@@ -104,6 +104,9 @@ def broker(bootstrap: str | None) -> tuple[str, bool]:
     return started.stdout.strip().splitlines()[-1], True
 
 
+KAFKA_OVERRIDES: dict = {}  # from --kafka KEY=VALUE, for every config below
+
+
 def kafka_config(bootstrap: str, partitions: int, **overrides) -> KafkaConfig:
     base = f"bench-{uuid.uuid4().hex[:8]}"
     topics = TopicsConfig(raw={"k8s": f"{base}.audit.k8s"}, events=f"{base}.events", facts=f"{base}.facts",
@@ -111,6 +114,7 @@ def kafka_config(bootstrap: str, partitions: int, **overrides) -> KafkaConfig:
     values = dict(bootstrap_servers=bootstrap, topics=topics, partitions=partitions, detect_group=f"{base}-detect",
                   normalize_group=f"{base}-normalize", metrics_port=None, session_timeout_ms=6000)
     values.update(overrides)
+    values.update(KAFKA_OVERRIDES)
     return KafkaConfig(**values)
 
 
@@ -380,7 +384,14 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=ROOT / ".bench")
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--skip-latency", action="store_true")
+    parser.add_argument("--kafka", action="append", default=[], metavar="KEY=VALUE",
+                        help="a kafka setting for both phases (YAML value), e.g. snapshot_in_background=false")
     args = parser.parse_args()
+    import yaml
+
+    for item in args.kafka:
+        key, _, value = item.partition("=")
+        KAFKA_OVERRIDES[key] = yaml.safe_load(value)
 
     events = world_events(args.days, args.scale, args.cache)
     detector_config = DetectorConfig(learning_period=args.learning_period)
