@@ -77,14 +77,14 @@ def main() -> None:
         # the steps of pipelines/ingest.ingest_files, on documents already in memory
         normalizer = Normalizer()
         dedup = StageDeduper(rows=True)
-        feed = normalizer.feed
-        rows = normalizer.ctx.rows
         tables = []
-        for data, origin in docs:
-            feed(data, origin)
-            if len(rows) >= 20_000:
-                tables.append(rows_to_table(dedup.push(normalizer.take_rows())))
-                rows = normalizer.ctx.rows
+        for first in range(0, len(docs), 4096):  # blocks, as reader.read_blocks hands them over
+            block = docs[first:first + 4096]
+            start = 0
+            while start < len(block):
+                start = normalizer.feed_many(block, start, until_rows=20_000)
+                if len(normalizer.ctx.rows) >= 20_000:
+                    tables.append(rows_to_table(dedup.push(normalizer.take_rows())))
         tables.append(rows_to_table(dedup.push(normalizer.take_rows()) + dedup.flush()))
         return normalizer, sum(t.num_rows for t in tables)
 

@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from detector.events import SCHEMA, SOURCE, TENANT, rows_to_table
 from detector.normalize import Normalizer, StageDeduper
-from detector.normalize.reader import expand_inputs, read_documents, total_bytes
+from detector.normalize.reader import expand_inputs, read_blocks, total_bytes
 
 from .progress import bar
 
@@ -79,10 +79,12 @@ def ingest_files(
         for path in paths:
             stats.files += 1
             progress.describe(f"normalizing {path if len(path) < 40 else '…' + path[-39:]}")
-            for doc in read_documents(path, on_bytes=progress.advance):
-                normalizer.feed(doc.data, doc.origin)
-                if len(ctx.rows) >= batch_events:
-                    yield finish(dedup.push(normalizer.take_rows()))
+            for block in read_blocks(path, on_bytes=progress.advance):
+                start = 0
+                while start < len(block):  # a block may hold the end of a batch
+                    start = normalizer.feed_many(block, start, until_rows=batch_events)
+                    if len(ctx.rows) >= batch_events:
+                        yield finish(dedup.push(normalizer.take_rows()))
         tail = dedup.push(normalizer.take_rows()) + dedup.flush()
         if tail:
             yield finish(tail)

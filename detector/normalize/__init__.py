@@ -18,7 +18,7 @@ import base64
 import binascii
 import gzip
 import zlib
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import orjson
 
@@ -85,6 +85,23 @@ class Normalizer:
                 ctx.reject(INVALID_JSON, str(exc), raw)
                 return
         self.feed_document(doc, origin, raw)
+
+    def feed_many(self, docs: Sequence[tuple[bytes, str]], start: int = 0, until_rows: int | None = None) -> int:
+        """`feed` each (raw, origin) of docs[start:], in order; returns the index after the last fed.
+
+        Stops after the document that brings the collected rows to `until_rows`, so a caller
+        cuts batches exactly where feeding one document at a time would (a block of documents
+        from `reader.read_blocks` may hold a batch boundary).
+        """
+        ctx = self.ctx
+        feed = self.feed
+        until = len(docs) + len(ctx.rows) + 1 if until_rows is None else until_rows
+        for index in range(start, len(docs)):
+            data, origin = docs[index]
+            feed(data, origin)
+            if len(ctx.rows) >= until:
+                return index + 1
+        return len(docs)
 
     def feed_document(self, doc: Any, origin: str, raw: Any = None) -> None:
         """Normalize an already parsed document (raw is kept only for the quarantine file)."""

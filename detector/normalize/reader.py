@@ -15,6 +15,7 @@ import io
 import json
 import os
 import sys
+from itertools import islice
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator, NamedTuple
 
@@ -110,6 +111,17 @@ def read_documents(
     path: str, on_bytes: Callable[[int], None] | None = None
 ) -> Iterator[RawDocument]:
     """Yield the raw documents of one input; see the module doc for how a file's layout is told."""
+    for block in read_blocks(path, on_bytes):
+        for data, origin in block:
+            yield RawDocument(data, origin)
+
+
+def read_blocks(
+    path: str, on_bytes: Callable[[int], None] | None = None, size: int = 4096
+) -> Iterator[list[tuple[bytes, str]]]:
+    """The documents of `read_documents` as lists of up to `size` (data, origin) pairs, for
+    callers that handle many at once: one generator step per block and no RawDocument per line
+    (together a third of the cost of reading a JSON-lines file)."""
     name = "<stdin>" if path == "-" else path
     stream = _open(path)
     try:
@@ -127,11 +139,11 @@ def read_documents(
         if not reader.peek(1):
             # the whole input is one line (a CloudTrail object as S3 delivers it): one document,
             # parsed once by the normalizer rather than here as well
-            yield from _whole_document(first, name)
+            yield list(_whole_document(first, name))
         elif _parses_alone(first):
-            yield from _json_lines(first, reader, name)
+            yield from _json_lines(first, reader, name, size)
         else:
-            yield from _whole_document(first + reader.read(), name)
+            yield list(_whole_document(first + reader.read(), name))
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise InputError(f"{name}: read failed ({exc})") from exc
     finally:
@@ -151,12 +163,28 @@ def _parses_alone(line: bytes) -> bool:
     return True
 
 
-def _json_lines(first: bytes, reader: io.BufferedReader, name: str) -> Iterator[RawDocument]:
+def _json_lines(first: bytes, reader: io.BufferedReader, name: str, size: int) -> Iterator[list[tuple[bytes, str]]]:
     # Line numbers count from the first non-blank line read (`first`); blank lines are not documents.
-    yield RawDocument(first, f"{name}:1")
-    for line_no, line in enumerate(reader, 2):
-        if line.strip():
-            yield RawDocument(line, f"{name}:{line_no}")
+    yield [(first, f"{name}:1")]
+    line_no = 2
+    while True:
+        lines: list[bytes] = []
+        failed = None
+        try:
+            lines.extend(islice(reader, size))
+        except (OSError, EOFError) as exc:
+            # a read error (a truncated gzip): the lines before it are still handed over first,
+            # as when lines were handed over one by one (extend keeps what it had appended)
+            failed = exc
+        # isspace, not strip: the same test for a blank line, without copying every line
+        block = [(line, f"{name}:{n}") for n, line in enumerate(lines, line_no) if not line.isspace()]
+        line_no += len(lines)
+        if block:
+            yield block
+        if failed is not None:
+            raise failed
+        if len(lines) < size:
+            return
 
 
 # Where one JSON value ends and the next begins in a Firehose-style object. In a single valid
