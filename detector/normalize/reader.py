@@ -14,6 +14,7 @@ import gzip
 import io
 import json
 import os
+import re
 import sys
 from itertools import islice
 from pathlib import Path
@@ -187,13 +188,15 @@ def _json_lines(first: bytes, reader: io.BufferedReader, name: str, size: int) -
             return
 
 
-# Where one JSON value ends and the next begins in a Firehose-style object. In a single valid
-# document a `}` is never followed by `{` (a comma must come between), except inside strings.
-_VALUE_SEAMS = (b"}{", b"}\n{", b"}\r\n{", b"} {")
+# Where one JSON value ends and the next begins in a Firehose-style object: `}{`, `}\n{`,
+# `}\r\n{` or `} {`. In a single valid document a `}` is never followed by `{` (a comma must come
+# between), except inside strings. One regex pass: four `in` scans of a CloudTrail object cost
+# four times as much.
+_VALUE_SEAM = re.compile(rb"\}(?:\r?\n| )?\{")
 
 
 def _whole_document(data: bytes, name: str) -> Iterator[RawDocument]:
-    if not any(seam in data for seam in _VALUE_SEAMS):
+    if _VALUE_SEAM.search(data) is None:
         # cannot be concatenated values: handed on unparsed (the normalizer parses it once)
         yield RawDocument(data, f"{name}:1")
         return
