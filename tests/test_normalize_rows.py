@@ -139,3 +139,13 @@ def test_the_user_memo_keeps_each_line_its_own_answer():
     ]
     answered = [assert_agrees(orjson.dumps(line)) for line in lines]
     assert answered == [True, False, True, False, False, False, True]
+
+
+def test_feed_many_without_a_limit_feeds_everything():
+    docs = _all_fixture_docs()
+    n = Normalizer()
+    assert n.feed_many(docs) == len(docs)
+    one = Normalizer()
+    for data, origin in docs:
+        one.feed(data, origin)
+    assert n.take_rows() == one.take_rows()

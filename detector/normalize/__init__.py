@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import gzip
+import math
 import zlib
 from typing import Any, Callable, Sequence
 
@@ -96,7 +97,7 @@ class Normalizer:
         """
         ctx = self.ctx
         feed = self.feed
-        until = len(docs) + len(ctx.rows) + 1 if until_rows is None else until_rows
+        until = math.inf if until_rows is None else until_rows
         for index in range(start, len(docs)):
             data, origin = docs[index]
             feed(data, origin)
@@ -147,8 +148,8 @@ class Normalizer:
         return self.ctx.take_rows()
 
     def fill_tenant(self, tenant: str, since: int = 0) -> None:
-        """Set `tenant` on the collected events from the `since`-th on that name none (a plain K8s
-        audit log does not name its cluster)."""
+        """Set `tenant` on the events collected from index `since` on whose log named none (a
+        plain K8s audit log does not name its cluster)."""
         rows = self.ctx.rows
         for i in range(since, len(rows)):
             row = rows[i]
