@@ -121,6 +121,22 @@ def test_minting_tokens_for_another_account(world):
     assert "clusterrole-aggregation-controller" in alert["reasons"][0]
 
 
+def test_minted_token_is_linked_to_its_issuer_without_a_tenant(world):
+    """A plain K8s audit file names no cluster (tenant null): the TokenRequest's minted JTI must
+    still find its issuer when the minted token is first used (keys once differed: "None" vs "")."""
+    ts = T0 + DAY + 6 * HOUR + 2 * MIN
+    minted_for = "system:serviceaccount:kube-system:clusterrole-aggregation-controller"
+    mint = k8s(ts, APP, world.app_token_at(ts), "create:serviceaccounts/token", ip=world.app_ip, ua=APP_UA,
+               namespace="kube-system", resource="clusterrole-aggregation-controller", read_only=False,
+               lineage_kind="issued", lineage_principal=minted_for, lineage_token="minted-jti-2")
+    use = k8s(ts + MIN, minted_for, "minted-jti-2", "list:secrets", ip="203.0.113.9", ua=CTRL_UA,
+              namespace="kube-system")
+    detector, _ = run([dict(e, tenant=None) for e in world.events + [mint, use]])
+    parent = detector.tokens["k8s||minted-jti-2"].parent
+    assert parent is not None and parent[1] == APP and parent[0] == "create:serviceaccounts/token"
+    assert "k8s||minted-jti-2" not in detector.births
+
+
 def test_exec_into_kube_system(world):
     ts = T0 + DAY + 9 * HOUR + 2 * MIN
     jti = world.app_token_at(ts)

@@ -276,7 +276,8 @@ class Detector:
         """Facts about other principals' credentials: who issued a token, which pod was deleted."""
         source, tenant = e["source"], e["tenant"]
         if e["lineage_kind"] == "issued" and e["lineage_token"] and e["outcome"] != "failure":
-            child = f"{source}|{tenant}|{e['lineage_token']}"
+            # the key the child's own events get (_process_events: a missing tenant is "")
+            child = f"{source}|{tenant or ''}|{e['lineage_token']}"
             if child not in self.tokens:
                 self.births[child] = (e["action"], e["principal"], e["token_id"], ts, e["source_ip"])
                 if len(self.births) > 200_000:  # never used: forget the oldest
