@@ -16,6 +16,7 @@ evaluate incidents (fusion, population-shift discount, settle delay) and emit al
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 from collections import Counter, deque
@@ -182,7 +183,16 @@ class Detector:
             ts = table.column("ts").to_numpy()
             if (ts[1:] < ts[:-1]).any():  # a replay hands over sorted batches: no take() then
                 table = table.sort_by("ts")
-            self._process_events(table)
+            # The per-event pass allocates many small objects and makes no reference cycles;
+            # the cyclic collector's passes over the whole (large, long-lived) state during it
+            # cost ~7% of its CPU time. It runs once after the batch instead.
+            collecting = gc.isenabled()
+            gc.disable()
+            try:
+                self._process_events(table)
+            finally:
+                if collecting:
+                    gc.enable()
         return self._advance()
 
     def flush(self, input_end_ts: int | None = None) -> list[dict[str, Any]]:
