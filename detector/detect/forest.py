@@ -70,6 +70,12 @@ class Forest:
         return 2.0 ** (-depths / denominator)
 
 
+def preload_fitting() -> None:
+    """Import what `fit_forest` needs now (a long-running process that will fit forests later
+    should not stall then: scikit-learn's import takes seconds)."""
+    import sklearn.ensemble  # noqa: F401
+
+
 def fit_forest(population: str, features: list[str], X: np.ndarray, *, n_estimators: int = 100,
                max_samples: int = 256, seed: int = 0, meta: dict[str, Any] | None = None) -> Forest:
     """Fit scikit-learn's IsolationForest on training windows and export it."""

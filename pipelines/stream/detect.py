@@ -38,6 +38,7 @@ from typing import Any
 import pyarrow.compute as pc
 
 from detector.alert import Alert
+from detector.detect.forest import preload_fitting
 from detector.config import DetectorConfig
 from detector.detect.engine import Detector
 from detector.inventory import Inventory
@@ -90,6 +91,10 @@ class DetectProcessor:
         self.store = StateStore(config, self.topics.state, self.producer, state_reader, self.instance)
         self.detector_config = detector_config
         self.given_forests = forests
+        if not forests:
+            # the forests are fitted in the loop when learning ends; scikit-learn's import alone
+            # takes 1-3 s, better paid at start than as a stall of the live stream
+            preload_fitting()
         self.inventory_config = inventory_config or InventoryConfig()
         self._new_detector()
         self._inventory_as_of: dict[int, int] = {}  # partition → event time of its last inventory emission
