@@ -14,7 +14,8 @@ from detector.errors import ConfigError
 from detector.events import FIELDS, new_event, to_table
 from pipelines.settings import load_settings
 from pipelines.stream.align import TimeAligner
-from pipelines.stream.codec import BadRecord, dead_letter, decode_event, encode_event, events_table, is_fact
+from pipelines.stream.codec import (BadRecord, dead_letter, decode_event, decode_row, encode_event, events_table, is_fact,
+                                    rows_table)
 from pipelines.stream.config import KafkaConfig
 from pipelines.stream.metrics import StreamMetrics
 from pipelines.stream.state import (
@@ -106,6 +107,25 @@ def test_event_records_round_trip_and_bad_ones_say_why():
                             (encode_event(e | {"source": "mainframe"}), "unknown source"), (None, "empty")]:
         with pytest.raises(BadRecord, match=expected):
             decode_event(value)
+
+
+def test_decode_row_equals_decode_event_and_refuses_alike():
+    """The typed fast decode makes the same row as the dict path, and whatever it cannot type
+    is refused by the dict path with the same reason (or left to the batch's schema check)."""
+    e = _event(lineage_kind="issued", lineage_token="ASIA1", status_code=None, read_only=False)
+    assert decode_row(encode_event(e)) == tuple(e[f] for f in FIELDS)
+    assert decode_row(encode_event(e | {"future_field": [1, {"x": 2}]})) == tuple(e[f] for f in FIELDS)
+    for value, expected in [(b"{nope", "not JSON"), (b"[1]", "not an object"), (orjson.dumps({"ts": 1}), "missing fields"),
+                            (encode_event(e | {"ts": "2024-01-01"}), "ts is str"), (encode_event(e | {"ts": True}), "ts is bool"),
+                            (encode_event(e | {"source": "mainframe"}), "unknown source"), (None, "empty")]:
+        with pytest.raises(BadRecord, match=expected):
+            decode_row(value)
+    # typed decode refuses, the dict path accepts, the schema check sets it aside
+    odd = decode_row(encode_event(e | {"status_code": "teapot"}))
+    table, rejected = rows_table([decode_row(encode_event(e)), odd])
+    assert table.num_rows == 1 and [i for i, _ in rejected] == [1]
+    huge = decode_row(encode_event(e | {"status_code": 1 << 40}))
+    assert rows_table([huge])[0].num_rows == 0
 
 
 def test_events_table_sets_aside_rows_the_schema_rejects():

@@ -9,12 +9,13 @@ that fails is looked at record by record.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
+import msgspec
 import orjson
 import pyarrow as pa
 
-from detector.events import FIELDS, SOURCES, to_table
+from detector.events import FIELDS, SOURCES, rows_to_table, to_table
 from detector.quarantine import RAW_CLIP_CHARS, raw_text
 from detector.redact import clip
 
@@ -56,6 +57,56 @@ def decode_event(value: bytes | None) -> dict[str, Any]:
     if not isinstance(event["principal"], str) or not isinstance(event["event_id"], str):
         raise BadRecord(BAD_EVENT, "principal and event_id must be strings")
     return event
+
+
+def _row_struct() -> type:
+    """A msgspec Struct of every field with the schema's Python type (a JSON int for `ts`, text
+    or null for most): it decodes a well-formed record straight into typed values."""
+    types = {"ts": int, "status_code": Optional[int], "read_only": Optional[bool],
+             "source": str, "principal": str, "event_id": str}
+    return msgspec.defstruct("EventRecord", [(name, types.get(name, Optional[str])) for name in FIELDS], gc=False)
+
+
+_decode_struct = msgspec.json.Decoder(_row_struct()).decode
+_astuple = msgspec.structs.astuple
+
+
+def decode_row(value: bytes | None) -> tuple:
+    """One record value → the event as a row (a tuple in FIELDS order); raises BadRecord.
+
+    The typed decode is the fast path (about half the cost of a dict plus its checks, and the
+    row needs no transpose into Arrow). Whatever it refuses goes through `decode_event`, so a
+    bad record is refused with the same reason, and a record only the Arrow schema would
+    refuse (an int32 out of range) is still set aside batch-wise by `rows_table`."""
+    if value is not None:
+        try:
+            row = _astuple(_decode_struct(value))
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            pass
+        else:
+            if row[_SOURCE] in _SOURCES:
+                return row
+    event = decode_event(value)
+    return tuple(event[name] for name in FIELDS)
+
+
+_SOURCE = FIELDS.index("source")
+
+
+def rows_table(rows: list[tuple]) -> tuple[pa.Table, list[tuple[int, str]]]:
+    """Rows → Arrow table; rows the schema rejects come back as (index, reason detail)."""
+    try:
+        return rows_to_table(rows), []
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
+        pass
+    good, bad = [], []
+    for i, row in enumerate(rows):
+        try:
+            rows_to_table([row])
+            good.append(row)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError) as exc:
+            bad.append((i, f"field types do not fit the event schema: {exc}"[:300]))
+    return rows_to_table(good), bad
 
 
 def events_table(events: list[dict[str, Any]]) -> tuple[pa.Table, list[tuple[int, str]]]:

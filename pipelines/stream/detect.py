@@ -38,16 +38,17 @@ from typing import Any
 import pyarrow.compute as pc
 
 from detector.alert import Alert
-from detector.detect.forest import preload_fitting
 from detector.config import DetectorConfig
 from detector.detect.engine import Detector
+from detector.detect.forest import preload_fitting
+from detector.events import FIELDS
 from detector.inventory import Inventory
 from detector.inventory import snapshot as inventory_snapshot
 from detector.inventory.config import InventoryConfig
 
 from .align import TimeAligner
 from .background import ForkedTask, Record, forking_available
-from .codec import BadRecord, dead_letter, decode_event, encode_alert, events_table
+from .codec import BadRecord, dead_letter, decode_event, decode_row, encode_alert, rows_table
 from .config import KafkaConfig
 from .metrics import StreamMetrics
 from .state import StateStore, restore_forests, restore_partitions
@@ -306,13 +307,13 @@ class DetectProcessor:
         last_ts = self.aligner.high.get(tp, _NO_TS)
         for record in records:
             try:
-                event = decode_event(record.value)
+                row = decode_row(record.value)
             except BadRecord as bad:
                 origin = f"{tp.topic}/{tp.partition}/{record.offset}"
                 entries.append((record.offset, last_ts, _Bad(bad.reason, bad.detail, record.value or b"", origin)))
                 continue
-            last_ts = event["ts"]
-            entries.append((record.offset, last_ts, event))
+            last_ts = row[0]  # ts
+            entries.append((record.offset, last_ts, row))
         return entries
 
     def _process(self, released) -> None:
@@ -327,12 +328,12 @@ class DetectProcessor:
             else:
                 events.append(item)
                 where.append((tp, offset))
-        table, rejected = events_table(events)
+        table, rejected = rows_table(events)
         for index, detail in rejected:
             tp, offset = where[index]
-            bad.append(_Bad("bad-event", detail, events[index], f"{tp.topic}/{tp.partition}/{offset}"))
+            bad.append(_Bad("bad-event", detail, dict(zip(FIELDS, events[index])), f"{tp.topic}/{tp.partition}/{offset}"))
         if facts:
-            facts_table, _ = events_table(facts)
+            facts_table, _ = rows_table(facts)
             self.detector.observe_facts(facts_table)
         alerts = self.detector.process(table)
         for item in bad:
