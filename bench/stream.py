@@ -189,7 +189,7 @@ def _consume_only(config: KafkaConfig, total: int) -> float:
     """The Kafka half alone: poll the events topic and decode every record, no detection."""
     from kafka import KafkaConsumer, TopicPartition
 
-    from pipelines.stream.codec import decode_event
+    from pipelines.stream.codec import decode_row
 
     consumer = KafkaConsumer(**config.consumer_kwargs(None))
     tps = [TopicPartition(config.topics.events, p) for p in sorted(consumer.partitions_for_topic(config.topics.events))]
@@ -199,7 +199,7 @@ def _consume_only(config: KafkaConfig, total: int) -> float:
     while n < total:
         for records in consumer.poll(timeout_ms=500).values():
             for record in records:
-                decode_event(record.value)
+                decode_row(record.value)  # as the detect processor decodes
             n += len(records)
     elapsed = time.perf_counter() - started
     consumer.close()
