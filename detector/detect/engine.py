@@ -246,8 +246,8 @@ class Detector:
         if self.started_at is None:
             self.started_at = ts_list[0]
         learning_until = self.started_at + self.learning_us
-        per_event: dict[str, list] = {name: [] for name in PER_EVENT_COLUMNS}
-        buffer = {name: column.append for name, column in per_event.items()}
+        window_rows: list[tuple] = []  # one row of PER_EVENT_COLUMNS per event
+        window_row = window_rows.append
         stats = self.stats
         handle = self._handle
         repeat = self._repeat
@@ -261,11 +261,12 @@ class Detector:
             if ts // HOUR_US == self._learned_hour:
                 entry = self._repeats.get((tkey, pkey, row[_IP], row[_ACTION], family, row[_NS], row[_ACTING], row[_OUTCOME],
                                      row[_RO], row[_POD_UID]))
-                if entry is not None and repeat(entry, row, ts, learning, buffer, tkey, pkey, family):
+                if entry is not None and repeat(entry, row, ts, learning, window_row, tkey, pkey, family):
                     continue
-            handle(dict(zip(FIELDS, row)), ts, learning, buffer, tkey, pkey, family)
+            handle(dict(zip(FIELDS, row)), ts, learning, window_row, tkey, pkey, family)
         stats.events += len(ts_list)
         codes["win"] = np.asarray(ts_list, dtype=np.int64) // WINDOW_US
+        per_event = dict(zip(PER_EVENT_COLUMNS, zip(*window_rows)))
         self.window_buffer.add(codes, per_event)
 
     def _codes(self, array: pa.ChunkedArray) -> np.ndarray:
@@ -304,7 +305,7 @@ class Detector:
             self.code_names.append(value)
         return code
 
-    def _handle(self, e: dict[str, Any], ts: int, learning: bool, buffer: dict, tkey: str, pkey: str,
+    def _handle(self, e: dict[str, Any], ts: int, learning: bool, window_row, tkey: str, pkey: str,
                 family: str | None) -> None:
         source, tenant, principal = e["source"], e["tenant"], e["principal"]
         p = self.principals.get(pkey)
@@ -425,17 +426,8 @@ class Detector:
         token.events += 1
         p.last_seen = ts
 
-        buffer["nov_ip"](nov_ip)
-        buffer["nov_ua"](nov_ua)
-        buffer["nov_act"](nov_act)
-        buffer["nov_ns"](nov_ns)
-        buffer["fail"](e["outcome"] == "failure")
-        buffer["authz"](self._is_authz_failure(e))
-        buffer["ro"](bool(e["read_only"]))
-        buffer["sens"](info.sensitivity >= 2)
-        buffer["susp"](suspicious)
-        buffer["rarity"](rarity)
-        buffer["hour"](hour_surprise)
+        window_row((nov_ip, nov_ua, nov_act, nov_ns, e["outcome"] == "failure", self._is_authz_failure(e),
+                    bool(e["read_only"]), info.sensitivity >= 2, suspicious, rarity, hour_surprise))
 
         # An event that changed nothing but counters tells its repeats this hour what to expect
         # (see _repeat). Not for failures (they feed the burst rules), facts (lineage, deletions)
@@ -446,7 +438,7 @@ class Detector:
                            pod_uid)] = (info, net, pkey[: len(pkey) - len(principal) - 1], baseline, internal,
                                         f"{tenant}|{token.pod}" if token.pod_uid else None)
 
-    def _repeat(self, entry: tuple, row: tuple, ts: int, learning: bool, buffer: dict, tkey: str, pkey: str,
+    def _repeat(self, entry: tuple, row: tuple, ts: int, learning: bool, window_row, tkey: str, pkey: str,
                 family: str | None) -> bool:
         """The short path for an event that repeats, this hour, one `_handle` already found
         unremarkable: same token, address, action, program, namespace and outcome. Its comparison
@@ -505,18 +497,10 @@ class Detector:
         how = (ts // HOUR_US + 72) % 168
         total = known.events
         hour_surprise = -math.log10((known.hours[how] + 1) / (total + 168)) if total > 0 else 0.0
-        buffer["nov_ip"](nov_ip)
-        buffer["nov_ua"](int(family is not None and family not in known.uas))
-        buffer["nov_act"](int(action not in known.actions))
-        buffer["nov_ns"](int(namespace is not None and namespace not in known.namespaces))
-        buffer["fail"](False)
-        buffer["authz"](False)
         read_only = row[_RO]
-        buffer["ro"](bool(read_only))
-        buffer["sens"](info.sensitivity >= 2)
-        buffer["susp"](False)
-        buffer["rarity"](rarity)
-        buffer["hour"](hour_surprise)
+        window_row((nov_ip, int(family is not None and family not in known.uas), int(action not in known.actions),
+                    int(namespace is not None and namespace not in known.namespaces), False, False, bool(read_only),
+                    info.sensitivity >= 2, False, rarity, hour_surprise))
 
         # learning: what _learn does for a value set it already learned this hour
         if fresh_ip and len(ips) < CAP_TOKEN_IPS:
