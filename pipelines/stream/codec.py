@@ -1,10 +1,11 @@
 """Records on tokenhawk's topics: TokenEvents as JSON objects, alerts, dead letters.
 
-An event travels as the JSON object of its `FIELDS` (orjson both ways; measured in
-bench/stream.py against Arrow IPC batches: per-record JSON keeps one event per record, so the
-key can be the principal and any consumer can read it). Decoding checks only what the detector
-cannot do without; the Arrow schema checks the rest for a whole batch at once, and only a batch
-that fails is looked at record by record.
+An event travels as the JSON object of its `FIELDS` (measured in bench/stream.py against Arrow
+IPC batches: per-record JSON keeps one event per record, so the key can be the principal and any
+consumer can read it). The detect processor decodes a record with msgspec straight into a typed
+row (`decode_row`), falling back to the dict decoder for anything the typed decode refuses, so
+the reasons for refusing a record stay those of `decode_event`; the Arrow schema checks the rest
+for a whole batch at once, and only a batch that fails is looked at record by record.
 """
 
 from __future__ import annotations
