@@ -249,14 +249,19 @@ class Detector:
         window_rows: list[tuple] = []  # one row of PER_EVENT_COLUMNS per event
         window_row = window_rows.append
         stats = self.stats
+        # the batch is in time order: its newest event is its last, and an event is late when
+        # it is older than the window before the watermark (counted as the loop used to)
+        ts_array = np.asarray(ts_list, dtype=np.int64)
+        if self.watermark is not None:
+            previous_max = self.max_ts if self.max_ts is not None else ts_array[0]
+            running = np.maximum.accumulate(np.concatenate(([previous_max], ts_array)))[:-1]
+            stats.late_events += int(np.count_nonzero((ts_array <= running) & (ts_array < self.watermark - WINDOW_US)))
+        if self.max_ts is None or ts_list[-1] > self.max_ts:
+            self.max_ts = ts_list[-1]
         handle = self._handle
         repeat = self._repeat
         for row, tkey, pkey, family in zip(zip(*values), tkeys.to_pylist(), pkeys.to_pylist(), families):
             ts = row[0]
-            if self.max_ts is None or ts > self.max_ts:
-                self.max_ts = ts
-            elif self.watermark is not None and ts < self.watermark - WINDOW_US:
-                stats.late_events += 1
             learning = ts < learning_until
             if ts // HOUR_US == self._learned_hour:
                 entry = self._repeats.get((tkey, pkey, row[_IP], row[_ACTION], family, row[_NS], row[_ACTING], row[_OUTCOME],
@@ -265,7 +270,7 @@ class Detector:
                     continue
             handle(dict(zip(FIELDS, row)), ts, learning, window_row, tkey, pkey, family)
         stats.events += len(ts_list)
-        codes["win"] = np.asarray(ts_list, dtype=np.int64) // WINDOW_US
+        codes["win"] = ts_array // WINDOW_US
         per_event = dict(zip(PER_EVENT_COLUMNS, zip(*window_rows)))
         self.window_buffer.add(codes, per_event)
 
@@ -505,13 +510,15 @@ class Detector:
         # learning: what _learn does for a value set it already learned this hour
         if fresh_ip and len(ips) < CAP_TOKEN_IPS:
             ips.append(ip)
-        writes = read_only is False
-        for b in (p, peer):
-            b.events += 1
-            b.last_seen = ts
-            b.hours[how] += 1
-            if writes:
-                b.writes += 1
+        p.events += 1
+        p.last_seen = ts
+        p.hours[how] += 1
+        peer.events += 1
+        peer.last_seen = ts
+        peer.hours[how] += 1
+        if read_only is False:
+            p.writes += 1
+            peer.writes += 1
         if self.observers:
             e = dict(zip(FIELDS, row))
             for observer in self.observers:
