@@ -115,12 +115,13 @@ def fit_forest(population: str, features: list[str], X: np.ndarray, *, n_estimat
 
 
 def _node_depths(left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    depth = np.zeros(len(left), dtype=np.float64)
-    for node in range(len(left)):  # children always have larger ids than their parent
-        if left[node] != -1:
-            depth[left[node]] = depth[node] + 1
-            depth[right[node]] = depth[node] + 1
-    return depth
+    # on plain lists: indexing numpy arrays one element at a time made this loop most of a fit
+    lefts, rights = left.tolist(), right.tolist()
+    depth = [0.0] * len(lefts)
+    for node, child in enumerate(lefts):  # children always have larger ids than their parent
+        if child != -1:
+            depth[child] = depth[rights[node]] = depth[node] + 1
+    return np.asarray(depth, dtype=np.float64)
 
 
 # --- storage ----------------------------------------------------------------------------------
