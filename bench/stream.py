@@ -14,7 +14,8 @@ if the generator is not available).
    processor (this process) consumes them: poll, event-time alignment, Detector.process, alerts
    produced and acknowledged, state snapshots and commits. Printed: events/s over the whole
    run and over the scoring phase (after the learning period), next to the same detector fed
-   the same events from memory (the ratio is the cost of Kafka), and the snapshot sizes.
+   the same events from memory with the same inventory observer (the ratio is the cost of
+   Kafka), and the snapshot sizes.
 2. Latency: a `tokenhawk stream detect` process is warmed up with the learning period, then
    events are produced at --rate events/s; a few probe events per second (a known bound token
    used from a public address) make alerts. Latency is the time from producing an alert's
@@ -168,8 +169,11 @@ def throughput(events: pa.Table, bootstrap: str, partitions: int, detector_confi
 
     out["consume_decode_events_per_s"] = _consume_only(config, events.num_rows)
 
-    # the same detector on the same events from memory, batches of the same size
-    detector = Detector(detector_config)
+    # the same detector on the same events from memory, batches of the same size, with the
+    # token inventory riding along as in the stream process
+    from detector.inventory import Inventory
+
+    detector = Detector(detector_config, observers=[Inventory()])
     started = time.perf_counter()
     scoring_started = scoring_at = None
     for offset in range(0, events.num_rows, poll_records):
