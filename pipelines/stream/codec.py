@@ -94,36 +94,33 @@ def decode_row(value: bytes | None) -> tuple:
 _SOURCE = FIELDS.index("source")
 
 
+_SCHEMA_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError, KeyError)
+
+
 def rows_table(rows: list[tuple]) -> tuple[pa.Table, list[tuple[int, str]]]:
     """Rows → Arrow table; rows the schema rejects come back as (index, reason detail)."""
-    try:
-        return rows_to_table(rows), []
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
-        pass
-    good, bad = [], []
-    for i, row in enumerate(rows):
-        try:
-            rows_to_table([row])
-            good.append(row)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError) as exc:
-            bad.append((i, f"field types do not fit the event schema: {exc}"[:300]))
-    return rows_to_table(good), bad
+    return _set_aside(rows, rows_to_table)
 
 
 def events_table(events: list[dict[str, Any]]) -> tuple[pa.Table, list[tuple[int, str]]]:
     """Events → Arrow table; events the schema rejects come back as (index, reason detail)."""
+    return _set_aside(events, to_table)
+
+
+def _set_aside(items: list, convert) -> tuple[pa.Table, list[tuple[int, str]]]:
+    """The whole batch at once; only a batch that fails is converted item by item."""
     try:
-        return to_table(events), []
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError, KeyError):
+        return convert(items), []
+    except _SCHEMA_ERRORS:
         pass
     good, bad = [], []
-    for i, event in enumerate(events):
+    for i, item in enumerate(items):
         try:
-            to_table([event])
-            good.append(event)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError, KeyError) as exc:
+            convert([item])
+            good.append(item)
+        except _SCHEMA_ERRORS as exc:
             bad.append((i, f"field types do not fit the event schema: {exc}"[:300]))
-    return to_table(good), bad
+    return convert(good), bad
 
 
 def is_fact(event: dict[str, Any]) -> bool:
