@@ -70,3 +70,41 @@ def test_same_inventory(both):
     _, (fast, fast_inventory, _), (full, full_inventory, _) = both
     assert fast_inventory.events == full_inventory.events
     assert fast_inventory.to_dict(fast) == full_inventory.to_dict(full)
+
+
+def test_a_value_forgotten_since_is_new_again_on_the_repeat_path():
+    """A full baseline set forgets its least recently seen value. Token A's namespace, learned an
+    hour ago and compared quietly at 01:50, is pushed out by token B's new namespace one second
+    later: A's repeat at 01:50:02 must find it new again, as the full path does."""
+    from detector.config import DetectorConfig
+    from detector.detect.state import CAP_NAMESPACES
+    from detector.events import FIELDS, to_table
+
+    minute, second = 60_000_000, 1_000_000
+    t0 = 1_704_067_200_000_000 + 50 * minute  # 00:50 UTC
+
+    def event(ts, token, namespace, i):
+        e = dict.fromkeys(FIELDS)
+        e.update(ts=ts, event_id=f"e{i}", source="k8s", tenant="c1", principal="system:serviceaccount:app:sa",
+                 principal_type="serviceaccount", token_id=token, token_kind="bound", action="list:configmaps",
+                 namespace=namespace, outcome="success", read_only=True)
+        return e
+
+    fill = [event(t0, "A", "ns-x", 0)] + [event(t0 + 6 * minute + i * 100_000, "B", f"ns-{i}", i + 1)
+                                          for i in range(CAP_NAMESPACES - 1)]
+    batches = [fill, [event(t0 + 60 * minute, "A", "ns-x", 1000)],
+               [event(t0 + 60 * minute + second, "B", "ns-new", 1001)],
+               [event(t0 + 60 * minute + 2 * second, "A", "ns-x", 1002)]]
+
+    def run() -> Detector:
+        detector = Detector(DetectorConfig(learning_period="1h"))
+        for batch in batches:
+            detector.process(to_table(batch))
+        return detector
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Detector, "_repeat", lambda self, *args: False)
+        full = run()
+    fast = run()
+    assert full.stats.signals["new-namespace"] == 2  # B's new one, and A's forgotten one
+    assert fast.stats == full.stats and sorted(fast.incidents) == sorted(full.incidents) == ["k8s|c1|A", "k8s|c1|B"]

@@ -3,6 +3,7 @@ partition keys, state records (exact resume), metrics."""
 
 from __future__ import annotations
 
+import json
 import urllib.request
 
 import orjson
@@ -126,6 +127,14 @@ def test_decode_row_equals_decode_event_and_refuses_alike():
     assert table.num_rows == 1 and [i for i, _ in rejected] == [1]
     huge = decode_row(encode_event(e | {"status_code": 1 << 40}))
     assert rows_table([huge])[0].num_rows == 0
+    # what the typed decode would let through but orjson refuses: a bad value in an unknown
+    # field, an integer beyond 64 bits (a float to orjson); and no RecursionError escapes
+    body = encode_event(e)[:-1]
+    for value in (body + b',"x":1e400}', body + b',"x":"\ud800"}', json.dumps(e | {"ts": 1 << 64}).encode()):
+        with pytest.raises(BadRecord):
+            decode_row(value)
+    deep = body + b',"x":' + b"[" * 1000 + b"]" * 1000 + b"}"
+    assert decode_row(deep) == tuple(decode_event(deep)[f] for f in FIELDS)
 
 
 def test_events_table_sets_aside_rows_the_schema_rejects():

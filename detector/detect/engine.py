@@ -441,7 +441,8 @@ class Detector:
                 and e["lineage_kind"] is None and action != "delete:pods" and self._learned_hour == ts // HOUR_US):
             self._repeats[(tkey, pkey, ip, action, family, namespace, e["acting_as"], e["outcome"], e["read_only"],
                            pod_uid)] = (info, net, pkey[: len(pkey) - len(principal) - 1], baseline, internal,
-                                        f"{tenant}|{token.pod}" if token.pod_uid else None)
+                                        f"{tenant}|{token.pod}" if token.pod_uid else None,
+                                        self._compared_values(e, ip, net, internal, family, action, info, namespace))
 
     def _repeat(self, entry: tuple, row: tuple, ts: int, learning: bool, window_row, tkey: str, pkey: str,
                 family: str | None) -> bool:
@@ -457,7 +458,7 @@ class Detector:
         p = self.principals.get(pkey)
         if token is None or p is None or tkey in self.incidents or row[_LINEAGE] is not None:
             return False
-        info, net, popkey, verified, internal_then, pod_key = entry
+        info, net, popkey, verified, internal_then, pod_key, compared = entry
         peer = self.peers[p.peer]
         baseline = None
         if not learning and (p.machine or self.config.score_humans):
@@ -483,6 +484,11 @@ class Detector:
             if pod is None or (pod[0] is None and ip):
                 return False
         if baseline is not None:
+            # every value the comparison found known must still be: a full set (caps) forgets
+            # its least recently seen value, which another token may have pushed out since
+            for attribute, value in compared:
+                if value not in getattr(baseline, attribute):
+                    return False
             if token.pod_uid and (token.superseded_at is not None or pod_key in self.deleted_pods):
                 return False
             if token.kind in LONG_LIVED and ts - token.last_seen >= self.dormant_us:
@@ -526,6 +532,25 @@ class Detector:
         token.last_seen = ts
         token.events += 1
         return True
+
+    @staticmethod
+    def _compared_values(e, ip, net, internal, family, action, info, namespace) -> tuple:
+        """(baseline attribute, value) of each learned value `_compare` looks up for this event,
+        for `_repeat` to check they are all still there."""
+        values = [("actions", action)]
+        if ip and not internal:
+            values += [("nets", net), ("wide_nets", wide_network_of(ip))]
+        if family is not None:
+            values.append(("uas", family))
+        if namespace:
+            values.append(("namespaces", namespace))
+        if e["acting_as"]:
+            values.append(("actions", f"impersonate:{e['acting_as']}"))
+        if info.sensitivity >= 2:
+            values.append(("sensitive_scopes", f"{action}|{namespace}"))
+        if info.category == "secret-read" and e["source"] == "k8s":
+            values.append(("secret_namespaces", namespace or "*"))
+        return tuple(values)
 
     def _seasoned(self, p: PrincipalState, ts: int) -> bool:
         """A principal first seen late in the learning period but used on several days since
@@ -800,14 +825,7 @@ class Detector:
     def _prune(self, watermark: int) -> None:
         """Forget facts too old to matter, so long-running streams keep bounded state: token births
         nobody used within a week, pod deletions after a month, fleet novelties past their span."""
-        # births are noted in event order, so the expired ones come first: the scan stops at the
-        # first one still young (one noted late, or renoted, waits for a later hour's prune)
-        expired = []
-        for key, birth in self.births.items():
-            if watermark - birth[3] <= BIRTH_TTL_US:
-                break
-            expired.append(key)
-        for key in expired:
+        for key in [k for k, b in self.births.items() if watermark - b[3] > BIRTH_TTL_US]:
             del self.births[key]
         for key in [k for k, t in self.deleted_pods.items() if watermark - t > DELETION_TTL_US]:
             del self.deleted_pods[key]

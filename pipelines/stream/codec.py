@@ -65,7 +65,10 @@ def _row_struct() -> type:
     or null for most): it decodes a well-formed record straight into typed values."""
     types = {"ts": int, "status_code": Optional[int], "read_only": Optional[bool],
              "source": str, "principal": str, "event_id": str}
-    return msgspec.defstruct("EventRecord", [(name, types.get(name, Optional[str])) for name in FIELDS], gc=False)
+    # unknown fields are refused here (and then dropped by decode_event), so that their text is
+    # checked as orjson checks it: msgspec skips unknown values without validating them
+    return msgspec.defstruct("EventRecord", [(name, types.get(name, Optional[str])) for name in FIELDS], gc=False,
+                             forbid_unknown_fields=True)
 
 
 _decode_struct = msgspec.json.Decoder(_row_struct()).decode
@@ -82,16 +85,19 @@ def decode_row(value: bytes | None) -> tuple:
     if value is not None:
         try:
             row = _astuple(_decode_struct(value))
-        except (msgspec.ValidationError, msgspec.DecodeError):
+        except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
             pass
         else:
-            if row[_SOURCE] in _SOURCES:
+            # integers beyond 64 bits are floats to orjson (and so refused or set aside there)
+            if row[_SOURCE] in _SOURCES and _INT64_MIN <= row[0] < _INT64_END and (
+                    row[_STATUS] is None or _INT64_MIN <= row[_STATUS] < _INT64_END):
                 return row
     event = decode_event(value)
     return tuple(event[name] for name in FIELDS)
 
 
-_SOURCE = FIELDS.index("source")
+_SOURCE, _STATUS = FIELDS.index("source"), FIELDS.index("status_code")
+_INT64_MIN, _INT64_END = -(1 << 63), 1 << 63
 
 
 _SCHEMA_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError, KeyError)
