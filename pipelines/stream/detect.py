@@ -215,10 +215,12 @@ class DetectProcessor:
                                                           since=since, keep=keep):
                 yield Record(self.topics.inventory, key, value)
 
-    def _inventory_emitted(self, partitions: set[int]) -> None:
-        if self.detector.watermark is not None:
+    def _inventory_emitted(self, partitions: set[int], watermark: int | None = None) -> None:
+        """The inventory of these partitions went out as of `watermark` (default: now)."""
+        watermark = self.detector.watermark if watermark is None else watermark
+        if watermark is not None:
             for partition in partitions:
-                self._inventory_as_of[partition] = self.detector.watermark
+                self._inventory_as_of[partition] = watermark
 
     def _start_facts(self, states) -> None:
         """Read every facts partition from where the restored state left it (the earliest of
@@ -495,10 +497,12 @@ class DetectProcessor:
                 return records + list(self._inventory_records(inventory))
 
             if background:
-                self._pending = _PendingSnapshot(ForkedTask(build), offsets, commit, started)
+                # the inventory counts as emitted (as of now) only once the child's records are out
+                self._pending = _PendingSnapshot(ForkedTask(build), offsets, commit, started, inventory,
+                                                 self.detector.watermark)
             else:
                 self._write(build(), offsets, commit)
-            self._inventory_emitted(inventory)
+                self._inventory_emitted(inventory)
         self._since_snapshot = 0
         self._snapshot_at = time.monotonic()
         self.metrics.snapshot_seconds.observe(time.perf_counter() - started)
@@ -524,9 +528,11 @@ class DetectProcessor:
             records = pending.task.result()
         except Exception as exc:  # noqa: BLE001 - the state is still here: snapshot it now, in the loop
             log.warning("background snapshot failed (%s); snapshotting in the loop", str(exc).strip()[-500:])
+            self._inventory_at = 0.0  # its inventory records were never sent: this snapshot sends them
             self.checkpoint(self.owned)
             return
         self._write(records, pending.offsets, pending.commit)
+        self._inventory_emitted(pending.inventory, pending.watermark)
         self.metrics.snapshot_seconds.observe(time.perf_counter() - started)
         log.debug("background snapshot of partitions %s done %.2f s after the fork", sorted(pending.offsets),
                   time.perf_counter() - pending.started)
@@ -535,6 +541,8 @@ class DetectProcessor:
         if self._pending is not None:
             pending, self._pending = self._pending, None
             pending.task.cancel()
+            if pending.inventory:
+                self._inventory_at = 0.0  # the next snapshot sends the inventory this one would have
 
     def finish(self, end_of_input: bool = False) -> None:
         """Snapshot and commit; with `end_of_input` (--once) also let waiting incidents decide
@@ -595,10 +603,12 @@ class DetectProcessor:
 
 
 class _PendingSnapshot:
-    __slots__ = ("task", "offsets", "commit", "started")
+    __slots__ = ("task", "offsets", "commit", "started", "inventory", "watermark")
 
-    def __init__(self, task: ForkedTask, offsets: dict[int, int], commit: bool, started: float):
+    def __init__(self, task: ForkedTask, offsets: dict[int, int], commit: bool, started: float,
+                 inventory: set[int], watermark: int | None):
         self.task, self.offsets, self.commit, self.started = task, offsets, commit, started
+        self.inventory, self.watermark = inventory, watermark  # partitions whose inventory it carries, as of
 
 
 def _listener_class():
