@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 
 from ..actions import classify
 from ..config import DetectorConfig
-from ..events import FIELDS, us_to_iso
+from ..events import FIELDS, event_of, us_to_iso
 from ..netclass import ip_class, network_of, wide_network_of
 from ..useragent import is_interactive, ua_family
 from . import rules
@@ -268,7 +268,7 @@ class Detector:
                                      row[_RO], row[_POD_UID]))
                 if entry is not None and repeat(entry, row, ts, learning, window_row, tkey, pkey, family):
                     continue
-            handle(dict(zip(FIELDS, row)), ts, learning, window_row, tkey, pkey, family)
+            handle(event_of(row), ts, learning, window_row, tkey, pkey, family)
         stats.events += len(ts_list)
         codes["win"] = ts_array // WINDOW_US
         per_event = dict(zip(PER_EVENT_COLUMNS, zip(*window_rows)))
@@ -362,17 +362,11 @@ class Detector:
         # --- scoring --------------------------------------------------------------------
         signals: list[Signal] = []
         compared_quiet = True
-        baseline: Baseline | None = None
         peer = self.peers[p.peer]
-        if not learning and (p.machine or self.config.score_humans):
-            if ts - p.first_seen >= self.learning_us or self._seasoned(p, ts):
-                baseline = p
-            elif ts - peer.first_seen >= self.learning_us and peer.members >= 2:
-                baseline = peer
+        baseline = self._baseline_for(p, peer, ts, learning)
         ip_cls = ip_class(ip) if ip else None
         net = network_of(ip) if ip else None
-        cluster_nets = self.cluster_nets.get(tenant or "") if source == "k8s" else None
-        internal = bool(cluster_nets and net in cluster_nets)
+        internal = self._internal(source, tenant, net)
         if baseline is not None:
             self.stats.scored_events += 1
             signals = self._compare(e, ts, p, baseline, peer, token, new_token, tkey, ip, ip_cls, net, internal,
@@ -388,8 +382,7 @@ class Detector:
         nov_act = int(action not in known.actions)
         nov_ns = int(namespace is not None and namespace not in known.namespaces)
         popkey = pkey[: len(pkey) - len(principal) - 1]
-        size = self.population_size[popkey]
-        rarity = -math.log10(max(self.population.get(popkey, {}).get(action, 0), 1) / size) if size else 0.0
+        rarity = self._rarity(popkey, action)
         hour_surprise = self._hour_surprise(known, ts)
 
         incident = self.incidents.get(tkey)
@@ -440,7 +433,7 @@ class Detector:
         if (compared_quiet and not suspicious and incident is None and e["outcome"] != "failure"
                 and e["lineage_kind"] is None and action != "delete:pods" and self._learned_hour == ts // HOUR_US):
             self._repeats[(tkey, pkey, ip, action, family, namespace, e["acting_as"], e["outcome"], e["read_only"],
-                           pod_uid)] = (info, net, pkey[: len(pkey) - len(principal) - 1], baseline, internal,
+                           pod_uid)] = (info, net, popkey, baseline, internal,
                                         f"{tenant}|{token.pod}" if token.pod_uid else None,
                                         self._compared_values(e, ip, net, internal, family, action, info, namespace))
 
@@ -460,18 +453,10 @@ class Detector:
             return False
         info, net, popkey, verified, internal_then, pod_key, compared = entry
         peer = self.peers[p.peer]
-        baseline = None
-        if not learning and (p.machine or self.config.score_humans):
-            if ts - p.first_seen >= self.learning_us or self._seasoned(p, ts):
-                baseline = p
-            elif ts - peer.first_seen >= self.learning_us and peer.members >= 2:
-                baseline = peer
+        baseline = self._baseline_for(p, peer, ts, learning)
         if baseline is not verified:  # readiness changed, or the state was restored since
             return False
-        internal = False
-        if net is not None and row[_SOURCE] == "k8s":
-            cluster_nets = self.cluster_nets.get(row[_TENANT] or "")
-            internal = bool(cluster_nets and net in cluster_nets)
+        internal = self._internal(row[_SOURCE], row[_TENANT], net)
         if internal != internal_then:
             return False
         action = row[_ACTION]
@@ -503,19 +488,15 @@ class Detector:
         fresh_ip = bool(ip) and ip not in ips  # only when the token's address list is full
         nov_ip = int(fresh_ip and not internal)
         namespace = row[_NS]
-        size = self.population_size[popkey]
-        rarity = -math.log10(max(self.population.get(popkey, {}).get(action, 0), 1) / size) if size else 0.0
-        how = (ts // HOUR_US + 72) % 168
-        total = known.events
-        hour_surprise = -math.log10((known.hours[how] + 1) / (total + 168)) if total > 0 else 0.0
         read_only = row[_RO]
         window_row((nov_ip, int(family is not None and family not in known.uas), int(action not in known.actions),
                     int(namespace is not None and namespace not in known.namespaces), False, False, bool(read_only),
-                    info.sensitivity >= 2, False, rarity, hour_surprise))
+                    info.sensitivity >= 2, False, self._rarity(popkey, action), self._hour_surprise(known, ts)))
 
         # learning: what _learn does for a value set it already learned this hour
         if fresh_ip and len(ips) < CAP_TOKEN_IPS:
             ips.append(ip)
+        how = (ts // HOUR_US + 72) % 168
         p.events += 1
         p.last_seen = ts
         p.hours[how] += 1
@@ -526,7 +507,7 @@ class Detector:
             p.writes += 1
             peer.writes += 1
         if self.observers:
-            e = dict(zip(FIELDS, row))
+            e = event_of(row)
             for observer in self.observers:
                 observer.observe(e, token, p, info)
         token.last_seen = ts
@@ -551,6 +532,29 @@ class Detector:
         if info.category == "secret-read" and e["source"] == "k8s":
             values.append(("secret_namespaces", namespace or "*"))
         return tuple(values)
+
+    def _baseline_for(self, p: PrincipalState, peer: Baseline, ts: int, learning: bool) -> Baseline | None:
+        """What this principal's events are compared with now: its own baseline once old (or
+        seasoned) enough, else its peer group's once that is; None while learning."""
+        if learning or not (p.machine or self.config.score_humans):
+            return None
+        if ts - p.first_seen >= self.learning_us or self._seasoned(p, ts):
+            return p
+        if ts - peer.first_seen >= self.learning_us and peer.members >= 2:
+            return peer
+        return None
+
+    def _internal(self, source: str, tenant: str | None, net: str | None) -> bool:
+        """Is this network one of the cluster's own pod/node networks (K8s only)?"""
+        if net is None or source != "k8s":
+            return False
+        cluster_nets = self.cluster_nets.get(tenant or "")
+        return bool(cluster_nets and net in cluster_nets)
+
+    def _rarity(self, popkey: str, action: str) -> float:
+        """-log10 of the share of the population's principals that do this action."""
+        size = self.population_size[popkey]
+        return -math.log10(max(self.population.get(popkey, {}).get(action, 0), 1) / size) if size else 0.0
 
     def _seasoned(self, p: PrincipalState, ts: int) -> bool:
         """A principal first seen late in the learning period but used on several days since

@@ -16,7 +16,7 @@ import msgspec
 import orjson
 import pyarrow as pa
 
-from detector.events import FIELDS, SOURCES, rows_to_table, to_table
+from detector.events import FIELDS, SOURCES, rows_to_table
 from detector.quarantine import RAW_CLIP_CHARS, raw_text
 from detector.redact import clip
 
@@ -100,33 +100,24 @@ _SOURCE, _STATUS = FIELDS.index("source"), FIELDS.index("status_code")
 _INT64_MIN, _INT64_END = -(1 << 63), 1 << 63
 
 
-_SCHEMA_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError, KeyError)
+_SCHEMA_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError)
 
 
 def rows_table(rows: list[tuple]) -> tuple[pa.Table, list[tuple[int, str]]]:
-    """Rows → Arrow table; rows the schema rejects come back as (index, reason detail)."""
-    return _set_aside(rows, rows_to_table)
-
-
-def events_table(events: list[dict[str, Any]]) -> tuple[pa.Table, list[tuple[int, str]]]:
-    """Events → Arrow table; events the schema rejects come back as (index, reason detail)."""
-    return _set_aside(events, to_table)
-
-
-def _set_aside(items: list, convert) -> tuple[pa.Table, list[tuple[int, str]]]:
-    """The whole batch at once; only a batch that fails is converted item by item."""
+    """Rows → Arrow table; rows the schema rejects come back as (index, reason detail).
+    The whole batch at once; only a batch that fails is converted row by row."""
     try:
-        return convert(items), []
+        return rows_to_table(rows), []
     except _SCHEMA_ERRORS:
         pass
     good, bad = [], []
-    for i, item in enumerate(items):
+    for i, row in enumerate(rows):
         try:
-            convert([item])
-            good.append(item)
+            rows_to_table([row])
+            good.append(row)
         except _SCHEMA_ERRORS as exc:
             bad.append((i, f"field types do not fit the event schema: {exc}"[:300]))
-    return convert(good), bad
+    return rows_to_table(good), bad
 
 
 def is_fact(event: dict[str, Any]) -> bool:

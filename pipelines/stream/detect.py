@@ -41,7 +41,7 @@ from detector.alert import Alert
 from detector.config import DetectorConfig
 from detector.detect.engine import Detector
 from detector.detect.forest import preload_fitting
-from detector.events import FIELDS
+from detector.events import event_of
 from detector.inventory import Inventory
 from detector.inventory import snapshot as inventory_snapshot
 from detector.inventory.config import InventoryConfig
@@ -333,7 +333,7 @@ class DetectProcessor:
         table, rejected = rows_table(events)
         for index, detail in rejected:
             tp, offset = where[index]
-            bad.append(_Bad("bad-event", detail, dict(zip(FIELDS, events[index])), f"{tp.topic}/{tp.partition}/{offset}"))
+            bad.append(_Bad("bad-event", detail, event_of(events[index]), f"{tp.topic}/{tp.partition}/{offset}"))
         if facts:
             facts_table, _ = rows_table(facts)
             self.detector.observe_facts(facts_table)
