@@ -8,6 +8,7 @@ own events after that and checks which alerts come out, and why.
 from __future__ import annotations
 
 import itertools
+import random
 import uuid
 from datetime import datetime, timezone
 
@@ -56,15 +57,22 @@ def aws(ts, principal, token, action, *, ip, ua=SDK_UA, ptype="AssumedRole", kin
 class World:
     """Baseline traffic; `app_token_at(ts)` tells which JTI the app pod holds at a time."""
 
-    def __init__(self, days: int = 2):
+    def __init__(self, days: int = 2, seed: int = 0):
+        # seeded, so that a failure names a world that can be replayed (the ids order tokens,
+        # and with them the forest's training rows)
+        rng = random.Random(seed)
+
+        def uuid4() -> str:
+            return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
         self.events: list[dict] = []
-        self.app_pod, self.app_uid, self.app_ip = "payments/api-7d9f8-x2x4q", str(uuid.uuid4()), "10.244.1.5"
+        self.app_pod, self.app_uid, self.app_ip = "payments/api-7d9f8-x2x4q", uuid4(), "10.244.1.5"
         self.other_ip = "10.244.2.9"
         self.app_jtis: dict[int, str] = {}
         self.irsa_keys: dict[int, str] = {}
         for hour in range(days * 24):
             base = T0 + hour * HOUR
-            jti = self.app_jtis[hour] = str(uuid.uuid4())
+            jti = self.app_jtis[hour] = uuid4()
             for minute in range(0, 60, 5):
                 ts = base + minute * MIN
                 self.events.append(k8s(ts, APP, jti, "get:configmaps", ip=self.app_ip, ua=APP_UA, namespace="payments",

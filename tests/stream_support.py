@@ -28,11 +28,11 @@ def detector_config() -> DetectorConfig:
     return DetectorConfig(**DETECTOR)
 
 
-def attack_world(days: int = 2) -> list[dict]:
+def attack_world(days: int = 2, seed: int = 0) -> list[dict]:
     """The detect_world baseline plus four attacks, time-ordered. Two need facts another
     principal produced: the stolen IRSA key (born from the service account's
     AssumeRoleWithWebIdentity) and the dead pod's token (its pod deleted by a controller)."""
-    world = World(days=days)
+    world = World(days=days, seed=seed)
     events = list(world.events)
     # 1. the app's bound token used from a public address, reading secrets everywhere
     ts = T0 + DAY + 10 * HOUR + 7 * MIN

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from detector.detect.windows import BATCH_COLUMNS, PER_EVENT_COLUMNS, WindowBuffer, aggregate
+from detector.detect.windows import (BATCH_COLUMNS, IN_INCIDENT, PER_EVENT_COLUMNS, SUSPICIOUS, WindowBuffer,
+                                     aggregate)
 
 
 def reference(rows: dict[str, np.ndarray]) -> pd.DataFrame:
@@ -20,7 +21,9 @@ def reference(rows: dict[str, np.ndarray]) -> pd.DataFrame:
         novel_ips=("nov_ip", "sum"), novel_uas=("nov_ua", "sum"), novel_actions=("nov_act", "sum"),
         novel_namespaces=("nov_ns", "sum"), failures=("fail", "sum"), authz_failures=("authz", "sum"),
         rarity_mean=("rarity", "mean"), rarity_max=("rarity", "max"), hour_surprise=("hour", "max"),
-        reads=("ro", "sum"), sensitive=("sens", "sum"), suspicious=("susp", "max"),
+        reads=("ro", "sum"), sensitive=("sens", "sum"),
+        suspicious=("susp", lambda flags: int(np.bitwise_or.reduce(flags.to_numpy()) & SUSPICIOUS)),
+        in_incident=("susp", lambda flags: bool(np.bitwise_or.reduce(flags.to_numpy()) & IN_INCIDENT)),
     ).reset_index()
 
 
@@ -36,6 +39,8 @@ def random_rows(seed: int, n: int) -> dict[str, np.ndarray]:
     for name in PER_EVENT_COLUMNS:
         if name in ("rarity", "hour"):
             rows[name] = rng.random(n) * 3
+        elif name == "susp":  # flags: suspicious, in an incident, both
+            rows[name] = rng.choice(np.array([0, SUSPICIOUS, IN_INCIDENT, SUSPICIOUS | IN_INCIDENT], dtype=np.int8), n)
         else:
             rows[name] = rng.integers(0, 2, n).astype(np.int8)
     return rows
@@ -58,3 +63,13 @@ def test_buffer_closes_only_finished_windows() -> None:
     assert set(frame["win"]) == {5_975_000, 5_975_001, 5_975_002}
     assert frame["events"].sum() + len(buffer) == 300
     assert buffer.close(5_975_003) is None
+
+
+def test_flags_are_or_ed_over_a_window() -> None:
+    """A window is suspicious if one of its events was, and in an incident if one of its events
+    came while the token had one: the flags of different events combine, they do not compete."""
+    rows = random_rows(6, 3)
+    rows.update(tok=np.zeros(3, dtype=np.int64), win=np.full(3, 7, dtype=np.int64),
+                susp=np.array([SUSPICIOUS, IN_INCIDENT, 0], dtype=np.int8))
+    frame = aggregate(rows)
+    assert frame["suspicious"].tolist() == [1] and frame["in_incident"].tolist() == [True]

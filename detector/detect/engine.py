@@ -47,7 +47,8 @@ from .state import (
     TokenState,
     remember,
 )
-from .windows import FEATURES, PER_EVENT_COLUMNS, WINDOW_US, WindowBuffer, Windows, feature_matrix, select
+from .windows import (FEATURES, IN_INCIDENT, PER_EVENT_COLUMNS, SUSPICIOUS, WINDOW_US, WindowBuffer, Windows,
+                      feature_matrix, select)
 
 log = logging.getLogger(__name__)
 
@@ -410,9 +411,10 @@ class Detector:
         # River's protect_anomaly_detector: what looks like an attack must not become normal.
         # Judged on the incident's evidence (not on whether an alert went out yet), so the
         # outcome does not depend on how events were batched.
+        # Forest signals are left out: they arrive when a window closes, which depends on batching.
         suspicious = False
         if incident is not None:
-            alarming = incident.score() >= 0.8 * self.threshold
+            alarming = incident.event_score() >= 0.8 * self.threshold
             suspicious = alarming and (bool(signals) or (bool(ip) and ip in incident.ips))
 
         # --- learning (protected: suspicious events teach nothing) -------------------------
@@ -425,7 +427,9 @@ class Detector:
         p.last_seen = ts
 
         window_row((nov_ip, nov_ua, nov_act, nov_ns, e["outcome"] == "failure", self._is_authz_failure(e),
-                    bool(e["read_only"]), info.sensitivity >= 2, suspicious, rarity, hour_surprise))
+                    bool(e["read_only"]), info.sensitivity >= 2,
+                    (SUSPICIOUS if suspicious else 0) | (IN_INCIDENT if incident is not None else 0),
+                    rarity, hour_surprise))
 
         # An event that changed nothing but counters tells its repeats this hour what to expect
         # (see _repeat). Not for failures (they feed the burst rules), facts (lineage, deletions)
@@ -855,9 +859,7 @@ class Detector:
         pops = frame["pop"]
         suspicious = frame["suspicious"].astype(bool)
         names = self.code_names
-        incidents = self.incidents
-        tokens = frame["tok"].tolist()
-        open_incident = np.fromiter((names[t] in incidents for t in tokens), dtype=bool, count=len(tokens))
+        in_incident = frame["in_incident"]
         for pop_code in np.unique(pops):
             population = names[int(pop_code)]
             mask = pops == pop_code
@@ -867,8 +869,9 @@ class Detector:
             if not (mask & ~in_learning).any():
                 continue
             forest = self._forest_for(population)  # fitted as soon as learning is over
-            # the forest only amplifies an open incident's evidence, so only those windows are scored
-            score_mask = mask & ~in_learning & open_incident
+            # the forest only amplifies an open incident's evidence, so only windows with events
+            # that came while their token had one are scored
+            score_mask = mask & ~in_learning & in_incident
             if not score_mask.any():
                 continue
             if forest is None:
@@ -942,7 +945,7 @@ class Detector:
                 # its features are mostly those same novelty counts: adding it would count the
                 # "never did this before" evidence twice
                 continue
-            incident.add_signal(signal)
+            incident.add_signal(signal, extends=False)
             self._touched.add(tkey)
 
     def _decide_at_settle(self, incident: Incident) -> dict[str, Any] | None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..alert import alert_id, severity_for
 from ..events import us_to_iso
-from .rules import NOVELTY_KINDS, Signal
+from .rules import NOVELTY_KINDS, WINDOW_SIGNAL, Signal
 
 EVENT_ID_SAMPLE = 10
 CLOUD_PROVIDERS = {"aws": "aws", "gcp": "gcp", "azure": "azure"}
@@ -91,14 +91,22 @@ class Incident:
         for signal in signals:
             self.add_signal(signal)
 
-    def add_signal(self, signal: Signal) -> None:
+    def add_signal(self, signal: Signal, extends: bool = True) -> None:
         """Keep the strongest signal per kind; the revision counts changes of evidence, so it is
-        the same however the events were batched."""
+        the same however the events were batched. A signal that arrives when a window closes
+        (`extends=False`) does not move the incident's last activity: when windows close depends
+        on batching, and last activity decides when the incident ends."""
         held = self.signals.get(signal.kind)
         if held is None or signal.points > held.points:
             self.signals[signal.kind] = signal
             self.revision += 1
-        self.last_ts = max(self.last_ts, signal.ts)
+        if extends:
+            self.last_ts = max(self.last_ts, signal.ts)
+
+    def event_score(self) -> float:
+        """The fused score of the events' own evidence (forest signals left out)."""
+        live = [s for s in self.signals.values() if s.kind != WINDOW_SIGNAL]
+        return fuse([s.points for s in live], [s.kind for s in live])
 
     def score(self, shifted: set[str] | None = None) -> float:
         """Fused score; novelty signals whose value changed for much of the fleet count for nothing."""

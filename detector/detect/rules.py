@@ -223,10 +223,13 @@ def unusual_hour(hour: int, active_hours: int) -> Signal:
     )
 
 
+WINDOW_SIGNAL = "unusual-activity-window"  # the isolation forest's signal
+
+
 def forest_window(anomaly: float, threshold: float, window_start: str, details: list[str]) -> Signal:
     points = min(30.0, 15.0 + 300.0 * max(0.0, anomaly - threshold))
     return Signal(
-        "unusual-activity-window", round(points, 1), ("T1078",),
+        WINDOW_SIGNAL, round(points, 1), ("T1078",),
         f"5-minute window from {window_start} is more unusual than 99.9% of this population's history"
         + (f": {'; '.join(details)}" if details else ""),
     )

@@ -59,6 +59,13 @@ FEATURE_TEXT: dict[str, tuple[str, bool]] = {
     "rate_ratio_log": ("{v:.1f}× its usual request rate", True),
 }
 
+# The per-event "susp" column holds flags, OR-ed over a window: the event was suspicious (it
+# teaches nothing and its window trains no forest), and the event came while its token had an
+# open incident (its window is one the forest scores for that incident). Both are decided per
+# event, so which windows are scored does not depend on how many events one batch held.
+SUSPICIOUS = 1
+IN_INCIDENT = 2
+
 # Columns the per-event loop fills (the rest are integer codes computed per batch with Arrow).
 PER_EVENT_COLUMNS = ("nov_ip", "nov_ua", "nov_act", "nov_ns", "fail", "authz", "ro", "sens", "susp", "rarity", "hour")
 BATCH_COLUMNS = ("tok", "prin", "pop", "win", "ip", "ua", "act", "ns")
@@ -153,7 +160,9 @@ def aggregate(rows: dict[str, np.ndarray]) -> Windows:
     out["hour_surprise"] = peak("hour")
     out["reads"] = total("ro")
     out["sensitive"] = total("sens")
-    out["suspicious"] = peak("susp")
+    flags = np.bitwise_or.reduceat(rows["susp"][order].astype(np.int64), starts)
+    out["suspicious"] = (flags & SUSPICIOUS).astype(np.int8)
+    out["in_incident"] = (flags & IN_INCIDENT).astype(bool)
     out["events_log"] = np.log1p(events)
     out["error_ratio"] = out["failures"] / events
     out["authz_failures_log"] = np.log1p(out["authz_failures"])
