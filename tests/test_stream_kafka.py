@@ -59,6 +59,16 @@ def committed(config, partitions: int) -> int:
         consumer.close()
 
 
+def records_on(config, partitions: int) -> int:
+    """Records on the events topic now (the sum of its end offsets)."""
+    consumer = KafkaConsumer(group_id=None, enable_auto_commit=False, **config.client_kwargs())
+    try:
+        tps = [TopicPartition(config.topics.events, p) for p in range(partitions)]
+        return sum(consumer.end_offsets(tps).values())
+    finally:
+        consumer.close()
+
+
 def wait_for(condition, what: str, timeout_s: float = 90, process=None) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
@@ -69,20 +79,26 @@ def wait_for(condition, what: str, timeout_s: float = 90, process=None) -> None:
         time.sleep(0.2)
 
 
-def test_events_in_alerts_out_equal_file_mode_and_poison_goes_to_dlq(kafka_bootstrap, world):
+@pytest.mark.parametrize("per_record", [1, 40])
+def test_events_in_alerts_out_equal_file_mode_and_poison_goes_to_dlq(kafka_bootstrap, world, per_record):
+    """With per_record > 1 the events travel as arrays (kafka.events_per_record): the alerts are
+    the same, and a bad event inside an array is dead-lettered alone."""
     events, want = world
     assert {"dead-pod-token", "bound-token-ip-mismatch"} <= {
         s["kind"] for a in want.values() for s in a["tokenhawk"]["signals"]}, "the world must exercise facts"
-    config = kafka_config(kafka_bootstrap, "inout", partitions=3)
+    config = kafka_config(kafka_bootstrap, f"inout{per_record}", partitions=3, events_per_record=per_record)
     ensure_topics(config)
     third = len(events) // 3
     producer = KafkaProducer(**config.producer_kwargs())
     produce_events(config, [to_table(events[:third])], producer=producer)
-    poison = [b"{not json", b"[1, 2]", orjson.dumps({"ts": "yesterday", "source": "k8s"}),
-              orjson.dumps(dict.fromkeys(FIELDS) | {"ts": 1, "source": "k8s", "principal": "p", "event_id": "x",
-                                                    "status_code": "teapot"})]
+    bad_row = dict.fromkeys(FIELDS) | {"ts": 1, "source": "k8s", "principal": "p", "event_id": "x", "status_code": "teapot"}
+    poison = [b"{not json", b"[1, 2]", orjson.dumps({"ts": "yesterday", "source": "k8s"}), orjson.dumps(bad_row)]
+    if per_record > 1:  # an array whose events are all bad, each its own dead letter
+        poison += [orjson.dumps([{"ts": "yesterday"}, bad_row])]
     for value in poison:
         producer.send(config.topics.events, key=b"poison", value=value)
+    # an array is read as events whatever the setting: b"[1, 2]" is two bad events, the last one two
+    poison_events = len(poison) + 1 + (1 if per_record > 1 else 0)
     produce_events(config, [to_table(events[third:])], producer=producer)
     producer.close()
 
@@ -95,12 +111,13 @@ def test_events_in_alerts_out_equal_file_mode_and_poison_goes_to_dlq(kafka_boots
     assert set(ever) <= set(want)
     assert report.records["detect"] == len(events)
     dead = read_topic(config, config.topics.dlq)
-    assert len(dead) == len(poison)
+    assert len(dead) == poison_events
     for record in dead:
         headers = dict(record.headers)
         assert headers["reason"] == b"bad-event" and headers["processor"] == b"detect"
         topic, partition, offset = headers["origin"].decode().rsplit("/", 2)
-        assert topic == config.topics.events and int(offset) >= 0
+        offset, _, index = offset.partition("#")  # an event of an array: offset#index
+        assert topic == config.topics.events and int(offset) >= 0 and (not index or int(index) >= 0)
 
     def sample(name, **labels):
         return registry.get_sample_value(name, labels) or 0.0
@@ -108,7 +125,7 @@ def test_events_in_alerts_out_equal_file_mode_and_poison_goes_to_dlq(kafka_boots
     consumed = sum(sample("tokenhawk_stream_records_consumed_total", processor="detect", source=s) for s in ("k8s", "aws"))
     assert consumed == len(events)
     assert sample("tokenhawk_stream_records_dead_lettered_total", processor="detect", source="unknown",
-                  reason="bad-event") == len(poison)
+                  reason="bad-event") == poison_events
     produced = sum(sample("tokenhawk_stream_alerts_total", severity=s) for s in ("low", "medium", "high", "critical"))
     assert produced == len(ever)
     assert all(sample("tokenhawk_stream_state_bytes", partition=str(p)) > 0 for p in range(3))
@@ -166,27 +183,32 @@ def test_raw_topics_through_stream_all(kafka_bootstrap, tmp_path):
     assert '"log.level"' in log  # JSON logs
 
 
-def test_kill_9_mid_stream_then_restart_loses_and_invents_nothing(kafka_bootstrap, world, tmp_path):
+@pytest.mark.parametrize("per_record", [1, 25])
+def test_kill_9_mid_stream_then_restart_loses_and_invents_nothing(kafka_bootstrap, world, tmp_path, per_record):
     """The first day (learning) is snapshotted; the next hours, with the first attack, are
     processed and alerted but not yet snapshotted when the process is killed. The restart
-    restores the snapshot, redoes those hours and goes on: same alerts, none extra."""
+    restores the snapshot, redoes those hours and goes on: same alerts, none extra (also with
+    events sent as arrays: the snapshot's offsets are then those of whole arrays)."""
     events, want = world
-    config = kafka_config(kafka_bootstrap, "kill9", partitions=3, snapshot_interval_s=6, snapshot_every_events=10**6,
+    config = kafka_config(kafka_bootstrap, f"kill9-{per_record}", partitions=3, snapshot_interval_s=6,
+                          snapshot_every_events=10**6, events_per_record=per_record,
                           snapshot_in_background=True)  # the snapshot built in a forked child keeps the guarantee too
     ensure_topics(config)
     day_one = sum(1 for e in events if e["ts"] < T0 + DAY)
     first_attack = sum(1 for e in events if e["ts"] < T0 + DAY + 6 * HOUR)
     produce_events(config, [to_table(events[:day_one])])
+    day_one_records = records_on(config, 3)  # offsets count records: arrays hold several events
+    assert day_one_records == day_one if per_record == 1 else day_one_records < day_one
     path = write_config(tmp_path / "config.yaml", config)
 
     first = tokenhawk(tmp_path / "first.log", "stream", "detect", "--config", str(path), "--no-metrics")
-    wait_for(lambda: committed(config, 3) >= day_one, "the first day snapshotted", process=first)
+    wait_for(lambda: committed(config, 3) >= day_one_records, "the first day snapshotted", process=first)
     produce_events(config, [to_table(events[day_one:first_attack])])
     wait_for(lambda: alerts_on_topic(config)[1], "the first attack's alert", process=first)
     first.send_signal(signal.SIGKILL)  # well within the 6 s before the next snapshot
     first.communicate()
     assert first.returncode == -signal.SIGKILL
-    assert committed(config, 3) == day_one, "the kill came after the next snapshot: nothing to redo"
+    assert committed(config, 3) == day_one_records, "the kill came after the next snapshot: nothing to redo"
     produce_events(config, [to_table(events[first_attack:])])
 
     second = tokenhawk(tmp_path / "second.log", "stream", "detect", "--config", str(path), "--no-metrics", "--once",

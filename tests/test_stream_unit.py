@@ -15,8 +15,8 @@ from detector.errors import ConfigError
 from detector.events import FIELDS, new_event, to_table
 from pipelines.settings import load_settings
 from pipelines.stream.align import TimeAligner
-from pipelines.stream.codec import (BadRecord, dead_letter, decode_event, decode_row, encode_event, is_fact,
-                                    rows_table)
+from pipelines.stream.codec import (BadRecord, dead_letter, decode_event, decode_row, decode_rows, encode_event,
+                                    encode_events, is_fact, rows_table)
 from pipelines.stream.config import KafkaConfig
 from pipelines.stream.metrics import StreamMetrics
 from pipelines.stream.state import (
@@ -81,6 +81,24 @@ def test_aligner_does_not_wait_forever_for_a_silent_partition_but_does_during_an
     assert [i for _, _, i, _ in a.release({"busy": True, "quiet": False})] == ["e", "f", "g", "h"]
 
 
+def test_aligner_releases_a_record_of_several_events_whole():
+    """An array record (offset 0 of p0 holds three events) is never cut in two: the bound moves
+    back to its earliest event for every partition, so time order across partitions holds and
+    the committed offset is a record's."""
+    a = TimeAligner(max_wait_s=5, clock=Clock())
+    a.add("p0", [(0, 100, "a"), (0, 200, "b"), (0, 300, "c"), (1, 400, "d")])
+    a.add("p1", [(0, 50, "x"), (1, 150, "y"), (2, 250, "z")])
+    # the horizon is 250 (p1's latest, not caught up): it would cut p0's record 0 after "b"
+    out = a.release({"p0": True, "p1": False})
+    assert [i for _, _, i, _ in out] == ["x"]  # only what lies before the record's first event
+    assert a.positions() == {"p0": 0, "p1": 1}
+    a.add("p1", [(3, 350, "w")])
+    out = a.release({"p0": True, "p1": False})  # horizon 350: record 0 of p0 is whole before it
+    assert [i for _, _, i, _ in out] == ["a", "y", "b", "z", "c"]
+    assert a.positions() == {"p0": 1, "p1": 3}
+    assert [i for _, _, i, _ in a.release({"p0": True, "p1": True})] == ["w", "d"]
+
+
 def test_aligner_forgets_revoked_partitions():
     a = TimeAligner(clock=Clock())
     a.add("p0", [(5, 1, "a")])
@@ -135,6 +153,21 @@ def test_decode_row_equals_decode_event_and_refuses_alike():
             decode_row(value)
     deep = body + b',"x":' + b"[" * 1000 + b"]" * 1000 + b"}"
     assert decode_row(deep) == tuple(decode_event(deep)[f] for f in FIELDS)
+
+
+def test_array_records_decode_to_rows_and_a_bad_event_costs_only_itself():
+    events = [_event(event_id=f"e{i}", ts=1_700_000_000_000_000 + i) for i in range(4)]
+    value = encode_events(events)
+    assert decode_rows(value) == [decode_row(encode_event(e)) for e in events]
+    assert decode_rows(encode_event(events[0])) == [decode_row(encode_event(events[0]))]  # the one-event form
+    mixed = orjson.dumps(events[:2] + [{"ts": "yesterday", "source": "k8s"}, 7] + events[2:])
+    rows = decode_rows(mixed)
+    assert [type(r).__name__ for r in rows] == ["tuple", "tuple", "BadRecord", "BadRecord", "tuple", "tuple"]
+    assert rows[2].reason == "bad-event" and "missing fields" in rows[2].detail
+    assert [r[1] for r in rows if type(r) is tuple] == ["e0", "e1", "e2", "e3"]
+    for broken in (b"[{not json", b"[" * 100_000, None):
+        out = decode_rows(broken)
+        assert len(out) == 1 and type(out[0]) is BadRecord
 
 
 def test_rows_table_sets_aside_rows_the_schema_rejects():
@@ -273,3 +306,48 @@ def test_no_metric_label_can_name_a_token_or_principal():
 
 def test_fields_are_the_event_contract():
     assert set(orjson.loads(encode_event(_event()))) == set(FIELDS)
+
+
+# --- arrays on the events topic -----------------------------------------------------------------
+
+
+def test_publisher_cuts_every_partitions_arrays_at_the_same_moment():
+    """With events_per_record > 1 each record is one partition's events in time order, and all
+    partitions' arrays are cut together between two distinct times: every record of a later cut
+    is later than every record of an earlier one, which lets the aligner release whole records."""
+    from pipelines.stream.normalize import EventPublisher
+
+    class Producer:
+        def __init__(self):
+            self.sent = []
+
+        def partitions_for(self, topic):
+            return {0, 1, 2}
+
+        def send(self, topic, key=None, value=None, partition=None, headers=None):
+            self.sent.append((topic, key, value, partition))
+
+    events = attack_world()
+    shuffled = events[::2] + events[1::2]  # publish sorts them by time first
+    producer = Producer()
+    config = KafkaConfig(events_per_record=50)
+    assert EventPublisher(config, producer).publish(shuffled) == len(events)
+    arrays = [(partition, orjson.loads(value)) for topic, key, value, partition in producer.sent
+              if topic == config.topics.events]
+    assert all(key is None for topic, key, _, _ in producer.sent if topic == config.topics.events)
+    assert sorted(e["event_id"] for _, array in arrays for e in array) == sorted(e["event_id"] for e in events)
+    owner = PartitionMap(3)
+    cuts, spans = [], []  # consecutive records of distinct partitions form one cut
+    for partition, array in arrays:
+        times = [e["ts"] for e in array]
+        assert times == sorted(times) and len(array) <= 50 + 5  # ties may stretch an array a little
+        assert {owner(principal_key(e["source"], e["tenant"], e["principal"])) for e in array} == {partition}
+        if not cuts or partition in cuts[-1]:
+            cuts.append(set())
+            spans.append([times[0], times[-1]])
+        cuts[-1].add(partition)
+        spans[-1] = [min(spans[-1][0], times[0]), max(spans[-1][1], times[-1])]
+    assert len(spans) > 10
+    assert all(earlier[1] < later[0] for earlier, later in zip(spans, spans[1:]))
+    facts = [orjson.loads(v) for topic, _, v, _ in producer.sent if topic == config.topics.facts]
+    assert facts and all(is_fact(f) for f in facts)

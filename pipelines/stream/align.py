@@ -14,7 +14,9 @@ at least as late (the horizon), and are released in offset order per partition:
     ['c', 'b']
 
 Offsets are released as a per-partition prefix, so "everything before offset N was processed"
-holds and N can be committed. A partition that is caught up does not hold others back (live
+holds and N can be committed. A record holding several events (an array, see codec.py) is
+released whole: where the horizon would cut one in two, the bound moves back to that record's
+earliest event, for every partition, so the time order across partitions stays exact. A partition that is caught up does not hold others back (live
 traffic cannot wait for a quiet source); one that delivers nothing for `max_wait_s` while
 others do stops holding too. A partition far ahead (`max_buffered` rows waiting) should be paused by the caller.
 """
@@ -89,19 +91,12 @@ class TimeAligner:
             if high is None:  # unread records whose time we do not know yet
                 return []
             horizon = high if horizon is None else min(horizon, high)
+        cuts = self._cuts(horizon)
         out: list[Entry] = []
         for p, buffer in self.buffers.items():
-            if not buffer:
+            n = cuts.get(p, 0)
+            if n == 0:
                 continue
-            n = len(buffer)
-            if horizon is not None:
-                n = 0
-                for _, ts, _ in buffer:
-                    if ts >= horizon:
-                        break
-                    n += 1
-                if n == 0:
-                    continue
             out.extend((offset, ts, item, p) for offset, ts, item in buffer[:n])
             del buffer[:n]
             self.next_offset[p] = buffer[0][0] if buffer else self.fetched[p]
@@ -109,6 +104,35 @@ class TimeAligner:
             self.horizon = horizon
         out.sort(key=lambda entry: entry[1])  # stable: per partition, offset order is kept
         return out
+
+    def _cuts(self, bound: int | None) -> dict[Hashable, int]:
+        """Per partition, how many buffered entries are before `bound` (all without one), never
+        cutting through a record: the bound moves back to such a record's earliest event, and
+        every partition is cut again at the lower bound."""
+        while True:
+            cuts, lowered = {}, None
+            for p, buffer in self.buffers.items():
+                n = len(buffer)
+                if bound is not None:
+                    n = 0
+                    for _, ts, _ in buffer:
+                        if ts >= bound:
+                            break
+                        n += 1
+                if 0 < n < len(buffer) and buffer[n][0] == buffer[n - 1][0]:
+                    offset = buffer[n][0]
+                    first = n
+                    while first > 0 and buffer[first - 1][0] == offset:
+                        first -= 1
+                    last = n
+                    while last < len(buffer) and buffer[last][0] == offset:
+                        last += 1
+                    earliest = min(ts for _, ts, _ in buffer[first:last])
+                    lowered = earliest if lowered is None else min(lowered, earliest)
+                cuts[p] = n
+            if lowered is None or (bound is not None and lowered >= bound):
+                return cuts
+            bound = lowered
 
     def positions(self) -> dict[Hashable, int]:
         """First unreleased offset per partition (what may be committed)."""

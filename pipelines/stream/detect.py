@@ -35,6 +35,7 @@ import socket
 import time
 from typing import Any
 
+import orjson
 import pyarrow.compute as pc
 
 from detector.alert import Alert
@@ -48,7 +49,7 @@ from detector.inventory.config import InventoryConfig
 
 from .align import TimeAligner
 from .background import ForkedTask, Record, forking_available
-from .codec import BadRecord, dead_letter, decode_event, decode_row, encode_alert, rows_table
+from .codec import BadRecord, dead_letter, decode_row, decode_rows, encode_alert, rows_table
 from .config import KafkaConfig
 from .metrics import StreamMetrics
 from .state import StateStore, restore_forests, restore_partitions
@@ -58,6 +59,14 @@ log = logging.getLogger(__name__)
 
 PROCESSOR = "detect"
 _NO_TS = -(2**62)
+
+
+def _element(value: bytes, index: int) -> Any:
+    """The index-th element of a JSON array record, for the dead-letter record of that event."""
+    try:
+        return orjson.loads(value)[index]
+    except Exception:  # noqa: BLE001 - a dead letter carries what there is
+        return value
 
 
 class _Bad:
@@ -250,7 +259,9 @@ class DetectProcessor:
 
     def step(self, timeout_ms: int = 500) -> int:
         """Poll, align, detect, produce alerts, maybe snapshot. Returns records consumed."""
-        polled = self.consumer.poll(timeout_ms=timeout_ms, max_records=self.config.max_poll_records)
+        # max_poll_records counts events: a record may hold events_per_record of them
+        limit = max(1, self.config.max_poll_records // self.config.events_per_record)
+        polled = self.consumer.poll(timeout_ms=timeout_ms, max_records=limit)
         started = time.perf_counter()
         if self._pending is not None and self._pending.task.poll():
             self._complete_pending()
@@ -261,9 +272,9 @@ class DetectProcessor:
         if self._facts_started:
             n += self._take(self.facts.poll(timeout_ms=0, max_records=self.config.max_poll_records))
         # drain what the fetcher already holds: the detector's cost is per batch as much as per event
-        limit = self.config.max_poll_records
-        while polled and self._held() < limit and time.perf_counter() - started < 0.1:
-            polled = self.consumer.poll(timeout_ms=0, max_records=limit - self._held())
+        events_limit, per_record = self.config.max_poll_records, self.config.events_per_record
+        while polled and self._held() < events_limit and time.perf_counter() - started < 0.1:
+            polled = self.consumer.poll(timeout_ms=0, max_records=max(1, (events_limit - self._held()) // per_record))
             n += self._take(polled)
         self._pause_far_ahead()
         released = self.aligner.release(self._caught_up(), self._paused)
@@ -305,17 +316,32 @@ class DetectProcessor:
                                    "unknown_positions": len(self._unknown_position)}})
 
     def _decode(self, tp, records) -> list[tuple[int, int, Any]]:
+        """(offset, event time, row or _Bad) per event; a record holding an array of events gives
+        one entry per event, all with its offset (the aligner releases them together)."""
         entries = []
         last_ts = self.aligner.high.get(tp, _NO_TS)
         for record in records:
-            try:
-                row = decode_row(record.value)
-            except BadRecord as bad:
-                origin = f"{tp.topic}/{tp.partition}/{record.offset}"
-                entries.append((record.offset, last_ts, _Bad(bad.reason, bad.detail, record.value or b"", origin)))
+            offset = record.offset
+            value = record.value
+            if value is not None and value[:1] == b"{":  # one event: the default form
+                try:
+                    row = decode_row(value)
+                except BadRecord as bad:
+                    entries.append((offset, last_ts, _Bad(bad.reason, bad.detail, value,
+                                                          f"{tp.topic}/{tp.partition}/{offset}")))
+                    continue
+                last_ts = row[0]  # ts
+                entries.append((offset, last_ts, row))
                 continue
-            last_ts = row[0]  # ts
-            entries.append((record.offset, last_ts, row))
+            rows = decode_rows(value)
+            for index, row in enumerate(rows):
+                if type(row) is BadRecord:
+                    origin = f"{tp.topic}/{tp.partition}/{offset}" + (f"#{index}" if len(rows) > 1 else "")
+                    raw = (value or b"") if len(rows) == 1 else _element(value, index)
+                    entries.append((offset, last_ts, _Bad(row.reason, row.detail, raw, origin)))
+                    continue
+                last_ts = row[0]
+                entries.append((offset, last_ts, row))
         return entries
 
     def _process(self, released) -> None:
@@ -579,11 +605,9 @@ class DetectProcessor:
                     for record in records:
                         if record.offset == ends[tp] - 1:
                             waiting.discard(tp)
-                            try:
-                                ts = decode_event(record.value)["ts"]
-                            except BadRecord:
-                                continue  # a poison record last: that partition adds no time
-                            latest = ts if latest is None else max(latest, ts)
+                            times = [row[0] for row in decode_rows(record.value) if type(row) is not BadRecord]
+                            if times:  # none: a poison record last, that partition adds no time
+                                latest = max(times) if latest is None else max(latest, *times)
         finally:
             reader.unsubscribe()
         return latest

@@ -1,7 +1,8 @@
 """The normalize processor: raw audit-log topics → `tokenhawk.events` (+ facts), bad records → DLQ.
 
 Per poll: every raw record goes through the same `Normalizer` and `StageDeduper` as a file
-replay (origin `topic/partition/offset`); events are sent keyed by principal; records that
+replay (origin `topic/partition/offset`); events are sent keyed by principal (or as arrays per
+partition, see `kafka.events_per_record`); records that
 cannot become events go to the dead-letter topic with the reason and origin in headers (the
 record's text redacted and clipped as value; the full record stays at its origin offset).
 Offsets are committed only after the producer has had every record acknowledged, and never
@@ -20,7 +21,7 @@ from typing import Any, Iterable
 
 from detector.normalize import Normalizer, StageDeduper
 
-from .codec import dead_letter, encode_event, is_fact
+from .codec import dead_letter, encode_event, encode_events, is_fact
 from .config import KafkaConfig
 from .metrics import StreamMetrics
 from .topics import PartitionMap, principal_key
@@ -44,21 +45,49 @@ class EventPublisher:
         self.facts_sent = 0
 
     def publish(self, events: Iterable[dict[str, Any]]) -> int:
+        """Send events in their order. With `events_per_record` > 1, in time order, as arrays per
+        partition, all partitions' arrays cut at the same moment (once one holds that many events,
+        between two distinct times): records of different partitions then cover the same spans of
+        time, so the detector's aligner can release whole records without holding back the rest
+        (see align.py)."""
         topics = self.config.topics
         send = self.producer.send
         partition_of = self.partition_of
+        per_record = self.config.events_per_record
+        arrays: dict[int, list] = {}
+
+        def send_arrays() -> None:
+            for partition, array in arrays.items():
+                if array:
+                    send(topics.events, value=encode_events(array), partition=partition)
+            arrays.clear()
+
+        if per_record > 1:
+            events = sorted(events, key=lambda e: e["ts"])
+        full, previous_ts = False, None
         per_source: Counter = Counter()
         n = 0
         for event in events:
+            if full and event["ts"] != previous_ts:
+                send_arrays()
+                full = False
+            previous_ts = event["ts"]
             key = principal_key(event["source"], event["tenant"], event["principal"])
-            value = encode_event(event)
+            partition = partition_of(key)
             kbytes = key.encode()
+            value = encode_event(event) if per_record == 1 or is_fact(event) else None
             if is_fact(event):  # before the event: a detector must not see a use before its birth
                 send(topics.facts, key=kbytes, value=value)
                 self.facts_sent += 1
-            send(topics.events, key=kbytes, value=value, partition=partition_of(key))
+            if per_record == 1:
+                send(topics.events, key=kbytes, value=value, partition=partition)
+            else:
+                array = arrays.setdefault(partition, [])
+                array.append(event)
+                full = full or len(array) >= per_record
             per_source[event["source"]] += 1
             n += 1
+        send_arrays()
         self.sent.update(per_source)
         if self.metrics is not None:
             for source, count in per_source.items():
