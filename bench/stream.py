@@ -193,7 +193,7 @@ def _consume_only(config: KafkaConfig, total: int) -> float:
     """The Kafka half alone: poll the events topic and decode every record, no detection."""
     from kafka import KafkaConsumer, TopicPartition
 
-    from pipelines.stream.codec import decode_row
+    from pipelines.stream.codec import decode_rows
 
     consumer = KafkaConsumer(**config.consumer_kwargs(None))
     tps = [TopicPartition(config.topics.events, p) for p in sorted(consumer.partitions_for_topic(config.topics.events))]
@@ -203,8 +203,7 @@ def _consume_only(config: KafkaConfig, total: int) -> float:
     while n < total:
         for records in consumer.poll(timeout_ms=500).values():
             for record in records:
-                decode_row(record.value)  # as the detect processor decodes
-            n += len(records)
+                n += len(decode_rows(record.value))  # as the detect processor decodes (arrays too)
     elapsed = time.perf_counter() - started
     consumer.close()
     return n / elapsed

@@ -71,3 +71,60 @@ def test_a_cancelled_child_is_gone():
     task.cancel()
     with pytest.raises(ProcessLookupError):
         os.kill(task.pid, 0)  # reaped, not a zombie
+
+
+class _Task:
+    """A stand-in for ForkedTask: done at once, with records or an error."""
+
+    def __init__(self, records=None, error: Exception | None = None):
+        self.records, self.error, self.cancelled = records or [], error, False
+
+    def poll(self) -> bool:
+        return True
+
+    def result(self):
+        if self.error is not None:
+            raise self.error
+        return self.records
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+def test_a_background_snapshots_inventory_counts_as_sent_only_once_it_is_out():
+    """The inventory a background snapshot carries is marked emitted as of the fork (its
+    watermark then), and only when its records were written; a cancelled or failed one leaves
+    it to the next snapshot (the regression: those inventory updates were lost)."""
+    from types import SimpleNamespace
+
+    from prometheus_client import CollectorRegistry
+
+    from pipelines.stream.config import KafkaConfig
+    from pipelines.stream.detect import DetectProcessor, _PendingSnapshot
+    from pipelines.stream.metrics import StreamMetrics
+
+    processor = DetectProcessor.__new__(DetectProcessor)  # no Kafka: only the snapshot bookkeeping
+    processor.config = KafkaConfig()
+    processor.metrics = StreamMetrics(CollectorRegistry())
+    processor.detector = SimpleNamespace(watermark=5_000)  # the loop went on after the fork at 4_000
+    processor._inventory_as_of, processor._inventory_at, processor.owned = {}, 123.0, {0}
+    written, checkpoints = [], []
+    processor._write = lambda records, offsets, commit: written.append((records, offsets, commit))
+    processor.checkpoint = lambda partitions, **kw: checkpoints.append((set(partitions), processor._inventory_at))
+
+    cancelled = _Task()
+    processor._pending = _PendingSnapshot(cancelled, {0: 10}, True, 0.0, {0}, 4_000)
+    processor._cancel_pending()
+    assert cancelled.cancelled and processor._pending is None
+    assert processor._inventory_at == 0.0 and processor._inventory_as_of == {}  # the next one sends it
+
+    processor._inventory_at = 123.0
+    processor._pending = _PendingSnapshot(_Task(records=["r"]), {0: 10}, True, 0.0, {0}, 4_000)
+    processor._complete_pending()
+    assert written == [(["r"], {0: 10}, True)]
+    assert processor._inventory_as_of == {0: 4_000}  # as of the fork, not of now (5_000)
+
+    processor._pending = _PendingSnapshot(_Task(error=RuntimeError("child died")), {0: 20}, True, 0.0, {0}, 4_500)
+    processor._complete_pending()
+    assert processor._inventory_as_of == {0: 4_000}  # not marked: nothing went out
+    assert checkpoints == [({0}, 0.0)]  # snapshotted in the loop at once, inventory included
