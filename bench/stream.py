@@ -254,8 +254,9 @@ def latency(events: pa.Table, bootstrap: str, partitions: int, detector_config: 
     try:
         group = KafkaConsumer(group_id=config.detect_group, enable_auto_commit=False, **config.client_kwargs())
         tps = [TopicPartition(config.topics.events, p) for p in range(partitions)]
+        warm_records = sum(group.end_offsets(tps).values())  # offsets count records (arrays hold several events)
         deadline = time.monotonic() + 600
-        while sum(group.committed(tp) or 0 for tp in tps) < warm:  # the learning period is in
+        while sum(group.committed(tp) or 0 for tp in tps) < warm_records:  # the learning period is in
             if detect.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the detect process did not warm up; see {workdir / 'detect.log'}")
             time.sleep(0.5)
