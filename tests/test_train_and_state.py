@@ -116,3 +116,83 @@ def test_final_alerts_do_not_depend_on_batch_size(seed):
     assert {a["token"]["id"] for a in reference.values()} >= {"ASIATEST000000000038", "ctrl-42"}
     for batch in (500, 61, 7):
         assert final_alerts(batch) == reference, f"batches of {batch} end with other alerts"
+
+
+class _FlagEveryWindow:
+    """A stand-in forest that finds every window it scores unusual, one of 4 events more so:
+    it makes each window's routing visible in the alerts."""
+
+    def __init__(self, usual: float = 0.51):
+        from detector.detect.windows import FEATURES
+
+        self.usual = usual
+        self.features, self.meta = list(FEATURES), {}
+        self.train_anomaly, self.feature_p99 = {"p999": 0.5}, [0.0] * len(FEATURES)
+        self._events = FEATURES.index("events_log")
+
+    def anomaly(self, X):
+        import numpy as np
+
+        return np.where(np.isclose(np.expm1(X[:, self._events]), 4), 0.6, self.usual)
+
+
+def _final_alerts(events, config, batch, usual=0.51):
+    detector = Detector(config, forests={"k8s": _FlagEveryWindow(usual), "aws": _FlagEveryWindow(usual)})
+    table, final = to_table(sorted(events, key=lambda e: e["ts"])), {}
+    for offset in range(0, table.num_rows, batch):
+        final.update((a["alert"]["id"], a) for a in detector.process(table.slice(offset, batch)))
+    final.update((a["alert"]["id"], a) for a in detector.flush())
+    return final
+
+
+def test_forest_signals_reach_their_incident_however_events_are_batched():
+    """Two cases a review found (both passed in batches of 7, failed in one batch):
+    - a weak incident (the backup key's new program on night 2) whose next event, a day later,
+      ends it: in one batch that event came before any window closed, so the forest's signal
+      for night 2 went nowhere and there was no alert. Windows that event time has closed are
+      now scored before an event may end its token's incident;
+    - with an incident_gap shorter than the pending gap, a strong incident not yet emitted in
+      the middle of one big batch kept the longer pending gap, so later events joined it."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from detect_world import IAM_USER
+    from stream_support import DETECTOR, attack_world
+
+    world = World(days=3)
+    events = [dict(e, user_agent="rclone/v1.65.0") if e["principal"] == IAM_USER and e["ts"] >= T0 + DAY else e
+              for e in world.events]
+    config = DetectorConfig(**DETECTOR, alert_threshold=45)
+    reference = _final_alerts(events, config, 100_000, usual=0.6)
+    backup = [a for a in reference.values() if a["token"]["id"] == "AKIATESTBACKUP000001"]
+    assert backup and {"new-user-agent", "unusual-activity-window"} <= {
+        s["kind"] for a in backup for s in a["tokenhawk"]["signals"]}
+    for batch in (500, 7):
+        assert _final_alerts(events, config, batch, usual=0.6) == reference, f"batches of {batch}"
+
+    events = attack_world()
+    ts = T0 + DAY + 10 * HOUR
+    for minute in (36, 37):  # the app's ordinary use 26-27 min after the attack's last signal
+        events.append(k8s(ts + minute * MIN, APP, world.app_token_at(ts), "get:configmaps", ip=world.app_ip,
+                          ua="api-server/v1.4.2", namespace="payments", pod=world.app_pod, pod_uid=world.app_uid))
+    config = DetectorConfig(**DETECTOR, incident_gap="28m")
+    reference = _final_alerts(events, config, 100_000)
+    for batch in (500, 7):
+        assert _final_alerts(events, config, batch) == reference, f"batches of {batch}"
+
+
+def test_an_older_snapshots_suspicious_window_rows_count_as_in_an_incident():
+    """Before window flags, a row's "susp" was 0/1 (1: suspicious, which needs an open incident);
+    restored, such a row must still make its window one the forest scores for that incident."""
+    events = _world_with_attack()
+    detector = Detector(DetectorConfig(learning_period="1d", min_training_windows=50))
+    detector.process(to_table([e for e in events if e["ts"] <= T0 + DAY + 10 * HOUR + 9 * MIN]))
+    data = loads(dumps(snapshot(detector)))
+    susp = data["windows"]["susp"]
+    assert 3 in susp, "the attack's events are suspicious and in an incident"
+    old = dict(data, windows=dict(data["windows"], susp=[1 if v & 1 else 0 for v in susp]))
+    del old["window_flags"]
+    restored = Detector(DetectorConfig(learning_period="1d", min_training_windows=50))
+    restore(restored, old)
+    assert restored.window_buffer.rows()["susp"].tolist() == [3 if v & 1 else 0 for v in susp]

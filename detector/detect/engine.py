@@ -138,6 +138,7 @@ class Detector:
         self.learning_us = c.us("learning_period")
         self.gap_us = c.us("incident_gap")
         self.settle_us = c.us("settle")
+        self.ending_us = min(self.gap_us, PENDING_GAP_US)  # an incident quieter than this may end at its next event
         self.dormant_us = c.us("dormant_after")
         self.delete_grace_us = c.us("pod_delete_grace")
         self.supersede_us = c.us("supersede_grace")
@@ -257,23 +258,53 @@ class Detector:
             previous_max = self.max_ts if self.max_ts is not None else ts_array[0]
             running = np.maximum.accumulate(np.concatenate(([previous_max], ts_array)))[:-1]
             stats.late_events += int(np.count_nonzero((ts_array <= running) & (ts_array < self.watermark - WINDOW_US)))
+        prior_max = self.max_ts
         if self.max_ts is None or ts_list[-1] > self.max_ts:
             self.max_ts = ts_list[-1]
+        codes["win"] = ts_array // WINDOW_US
+        flushed = 0  # rows of this batch already handed to the window buffer
+
+        def close_windows_before(index: int) -> None:
+            """Close the windows that event time had closed before event `index` of this batch
+            (as a batch of one event at a time would have), scoring them for open incidents."""
+            nonlocal flushed
+            if index > flushed:
+                self.window_buffer.add({name: column[flushed:index] for name, column in codes.items()},
+                                       dict(zip(PER_EVENT_COLUMNS, zip(*window_rows[flushed:index]))))
+                flushed = index
+            high = ts_list[index - 1] if index else prior_max
+            if prior_max is not None and prior_max > high:
+                high = prior_max
+            if high is not None:
+                watermark = high - self.lateness_us
+                frame = self.window_buffer.close(watermark // WINDOW_US)
+                if frame is not None:
+                    self._score_windows(frame, watermark)
+
         handle = self._handle
         repeat = self._repeat
-        for row, tkey, pkey, family in zip(zip(*values), tkeys.to_pylist(), pkeys.to_pylist(), families):
+        incidents = self.incidents
+        ending = self.ending_us
+        for index, (row, tkey, pkey, family) in enumerate(zip(zip(*values), tkeys.to_pylist(), pkeys.to_pylist(),
+                                                              families)):
             ts = row[0]
             learning = ts < learning_until
-            if ts // HOUR_US == self._learned_hour:
+            incident = incidents.get(tkey)
+            if incident is not None:
+                if ts - incident.last_ts > ending:
+                    # this event may end (or decide) its token's incident: the windows closed by
+                    # now must have added their forest signals to it first, however large the batch
+                    close_windows_before(index)
+            elif ts // HOUR_US == self._learned_hour:
                 entry = self._repeats.get((tkey, pkey, row[_IP], row[_ACTION], family, row[_NS], row[_ACTING], row[_OUTCOME],
                                      row[_RO], row[_POD_UID]))
                 if entry is not None and repeat(entry, row, ts, learning, window_row, tkey, pkey, family):
                     continue
             handle(event_of(row), ts, learning, window_row, tkey, pkey, family)
         stats.events += len(ts_list)
-        codes["win"] = ts_array // WINDOW_US
-        per_event = dict(zip(PER_EVENT_COLUMNS, zip(*window_rows)))
-        self.window_buffer.add(codes, per_event)
+        if flushed < len(ts_list):
+            self.window_buffer.add({name: column[flushed:] for name, column in codes.items()},
+                                   dict(zip(PER_EVENT_COLUMNS, zip(*window_rows[flushed:]))))
 
     def _codes(self, array: pa.ChunkedArray) -> np.ndarray:
         """Global integer codes of a string column (-1 for null), one dict lookup per distinct value."""
@@ -387,7 +418,9 @@ class Detector:
         hour_surprise = self._hour_surprise(known, ts)
 
         incident = self.incidents.get(tkey)
-        if incident is not None and not incident.emitted and ts - incident.last_ts > PENDING_GAP_US:
+        # a waiting incident is decided (as of its settle time) before its quiet time can end it:
+        # with an incident_gap shorter than the pending gap, whether it was emitted picks the gap
+        if incident is not None and not incident.emitted and ts - incident.last_ts > self.ending_us:
             alert = self._decide_at_settle(incident)
             if alert is not None:
                 self._settled.append(alert)  # emitted with the batch's other alerts
@@ -414,6 +447,8 @@ class Detector:
         # Forest signals are left out: they arrive when a window closes, which depends on batching.
         suspicious = False
         if incident is not None:
+            if ts > incident.seen_ts:
+                incident.seen_ts = ts
             alarming = incident.event_score() >= 0.8 * self.threshold
             suspicious = alarming and (bool(signals) or (bool(ip) and ip in incident.ips))
 
@@ -968,12 +1003,13 @@ class Detector:
                 out.append(alert)
         for tkey in list(self.incidents):
             incident = self.incidents[tkey]
-            if not incident.emitted and watermark - incident.last_ts > PENDING_GAP_US:
+            if not incident.emitted and watermark - incident.last_ts > self.ending_us:
                 alert = self._decide_at_settle(incident)
                 if alert is not None:
                     out.append(alert)
             gap = self.gap_us if incident.emitted else PENDING_GAP_US
-            closing = watermark - incident.last_ts > gap
+            # ...and not before the window of its last event closed (and was scored for it)
+            closing = watermark - incident.last_ts > gap and incident.seen_ts // WINDOW_US < watermark // WINDOW_US
             if closing:
                 del self.incidents[tkey]
                 self.bursts.pop(tkey, None)

@@ -48,7 +48,7 @@ class Incident:
     __slots__ = (
         "token_key", "source", "tenant", "token_id", "token_kind", "principal", "principal_type",
         "first_ts", "last_ts", "first_event_id", "signals", "events", "event_ids", "ips", "uas",
-        "actions", "namespaces", "revision", "emitted_fingerprint", "status", "lineage",
+        "actions", "namespaces", "revision", "emitted_fingerprint", "status", "lineage", "seen_ts",
     )
 
     def __init__(self, token_key: str, event: dict[str, Any], lineage: dict[str, Any] | None):
@@ -73,6 +73,9 @@ class Incident:
         self.emitted_fingerprint: tuple = ()  # what the last emitted alert showed
         self.status = "open"
         self.lineage = lineage
+        # the last event of the token while this incident was open (signals or not): its
+        # window may add the forest's signal, so the incident ends only once that window closed
+        self.seen_ts = event["ts"]
 
     @property
     def id(self) -> str:

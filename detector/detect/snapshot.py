@@ -23,7 +23,7 @@ from .forest import Forest
 from .incidents import Incident
 from .rules import Signal
 from .state import Baseline, PrincipalState, TokenState
-from .windows import BATCH_COLUMNS, PER_EVENT_COLUMNS
+from .windows import BATCH_COLUMNS, IN_INCIDENT, PER_EVENT_COLUMNS, SUSPICIOUS
 
 FORMAT = 1
 
@@ -47,6 +47,7 @@ def snapshot(detector: Detector, keep: Callable[[str], bool] | None = None) -> d
         "tokens": tokens,
         "incidents": incidents,
         "windows": windows,
+        "window_flags": True,  # "susp" holds flags (windows.SUSPICIOUS | IN_INCIDENT), not 0/1
         "shared": {
             "peers": {k: b.to_dict() for k, b in detector.peers.items()},
             "population": {k: dict(v) for k, v in detector.population.items()},
@@ -78,7 +79,10 @@ def restore(detector: Detector, data: dict[str, Any]) -> None:
     for key, t in data["tokens"].items():
         detector.tokens[key] = TokenState.from_dict(t)
     if data.get("windows"):
-        _restore_window_rows(detector, data["windows"])
+        windows = data["windows"]
+        if not data.get("window_flags"):  # an older snapshot: 1 meant suspicious, which needs an open incident
+            windows = dict(windows, susp=[SUSPICIOUS | IN_INCIDENT if v == 1 else v for v in windows["susp"]])
+        _restore_window_rows(detector, windows)
     for i in data["incidents"]:
         incident = _incident_from_dict(i)
         detector.incidents[incident.token_key] = incident
@@ -155,7 +159,7 @@ def _incident_from_dict(data: dict[str, Any]) -> Incident:
 
     incident = Incident.__new__(Incident)
     for name in Incident.__slots__:
-        setattr(incident, name, data[name])
+        setattr(incident, name, data[name] if name != "seen_ts" else data.get(name, data["last_ts"]))
     incident.signals = {k: Signal(**{**s, "techniques": tuple(s["techniques"])}) for k, s in data["signals"].items()}
     for name in ("ips", "uas", "actions", "namespaces"):
         setattr(incident, name, Counter(data[name]))
