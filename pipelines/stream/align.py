@@ -106,33 +106,43 @@ class TimeAligner:
         return out
 
     def _cuts(self, bound: int | None) -> dict[Hashable, int]:
-        """Per partition, how many buffered entries are before `bound` (all without one), never
-        cutting through a record: the bound moves back to such a record's earliest event, and
-        every partition is cut again at the lower bound."""
-        while True:
-            cuts, lowered = {}, None
-            for p, buffer in self.buffers.items():
-                n = len(buffer)
-                if bound is not None:
-                    n = 0
-                    for _, ts, _ in buffer:
-                        if ts >= bound:
-                            break
-                        n += 1
-                if 0 < n < len(buffer) and buffer[n][0] == buffer[n - 1][0]:
-                    offset = buffer[n][0]
-                    first = n
-                    while first > 0 and buffer[first - 1][0] == offset:
-                        first -= 1
-                    last = n
-                    while last < len(buffer) and buffer[last][0] == offset:
-                        last += 1
-                    earliest = min(ts for _, ts, _ in buffer[first:last])
-                    lowered = earliest if lowered is None else min(lowered, earliest)
-                cuts[p] = n
-            if lowered is None or (bound is not None and lowered >= bound):
+        """Per partition, how many buffered entries come before `bound` (all, without one),
+        never cutting through a record. Where `bound` falls inside records, it moves back to the
+        earliest first event of those records and every partition is cut again there. The
+        publisher cuts all partitions' arrays at one moment, so this settles within one such cut
+        (at most one step per partition) and is exact. Arrays of successive publish calls that
+        overlap in time would make it step back record by record to the start of the buffer:
+        after as many steps as partitions, records that still straddle the bound are held whole
+        instead, their early events released later as out-of-order ones."""
+        cuts, straddling = self._cut_at(bound)
+        for _ in range(len(self.buffers)):
+            if not straddling:
                 return cuts
-            bound = lowered
+            cuts, straddling = self._cut_at(min(first_ts for _, first_ts in straddling.values()))
+        for p, (start, _) in straddling.items():
+            cuts[p] = start
+        return cuts
+
+    def _cut_at(self, bound: int | None) -> tuple[dict[Hashable, int], dict[Hashable, tuple[int, int]]]:
+        """(entries before `bound` per partition, {partition: (start, first event time) of the
+        record the cut falls in})."""
+        cuts, straddling = {}, {}
+        for p, buffer in self.buffers.items():
+            n = len(buffer)
+            if bound is not None:
+                n = 0
+                for _, ts, _ in buffer:
+                    if ts >= bound:
+                        break
+                    n += 1
+            if 0 < n < len(buffer) and buffer[n][0] == buffer[n - 1][0]:
+                offset = buffer[n][0]
+                start = n
+                while start > 0 and buffer[start - 1][0] == offset:
+                    start -= 1
+                straddling[p] = (start, buffer[start][1])
+            cuts[p] = n
+        return cuts, straddling
 
     def positions(self) -> dict[Hashable, int]:
         """First unreleased offset per partition (what may be committed)."""

@@ -15,6 +15,7 @@ fails is looked at row by row.
 
 from __future__ import annotations
 
+import json
 from typing import Any, Optional
 
 import msgspec
@@ -32,9 +33,10 @@ BAD_EVENT = "bad-event"
 
 
 class BadRecord(ValueError):
-    def __init__(self, reason: str, detail: str):
+    def __init__(self, reason: str, detail: str, raw: bytes | None = None):
         super().__init__(f"{reason}: {detail}")
         self.reason, self.detail = reason, detail
+        self.raw = raw  # the bad event's own text, when it was one element of an array
 
 
 def encode_event(event: dict[str, Any]) -> bytes:
@@ -123,23 +125,37 @@ def decode_rows(value: bytes | None) -> list[tuple | BadRecord]:
     except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
         pass
     else:
+        if not rows:
+            return [BadRecord(BAD_EVENT, "an empty array: no events")]
         if all(row[_SOURCE] in _SOURCES and _INT64_MIN <= row[0] < _INT64_END and (
                 row[_STATUS] is None or _INT64_MIN <= row[_STATUS] < _INT64_END) for row in rows):
             return rows
-    # one by one, so that each bad element is refused with decode_event's reason
+    # one by one, so that each bad element is refused with decode_event's reason and costs only
+    # itself: the array is split into the elements' texts, which are not parsed (an element that
+    # orjson refuses, say a lone surrogate in a field, must not take its neighbours with it)
     try:
-        elements = orjson.loads(value)
-    except orjson.JSONDecodeError as exc:
-        return [BadRecord(BAD_EVENT, f"not JSON: {exc}")]
-    except RecursionError:
-        return [BadRecord(BAD_EVENT, "nested too deeply")]
+        elements = _split_array(value)
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError) as exc:
+        # msgspec checks string escapes even in texts it does not decode (a lone surrogate):
+        # Python's json module accepts those, and re-encodes each element on its own
+        try:
+            elements = [json.dumps(element).encode() for element in json.loads(value)]
+        except (ValueError, TypeError, RecursionError):
+            return [BadRecord(BAD_EVENT, f"not a JSON array of events: {exc}")]
+    if not elements:
+        return [BadRecord(BAD_EVENT, "an empty array: no events")]
     out: list[tuple | BadRecord] = []
     for element in elements:
+        text = bytes(element)
         try:
-            out.append(decode_row(orjson.dumps(element)))
+            out.append(decode_row(text))
         except BadRecord as bad:
+            bad.raw = text
             out.append(bad)
     return out
+
+
+_split_array = msgspec.json.Decoder(list[msgspec.Raw]).decode
 
 
 _SOURCE, _STATUS = FIELDS.index("source"), FIELDS.index("status_code")

@@ -92,11 +92,12 @@ class KafkaConfig(_Section):
         10_000, ge=1000, description="how soon the group notices a dead consumer and moves its partitions")
     max_poll_records: int = Field(10_000, ge=1, description="events per poll; the detector takes each poll as one batch")
     events_per_record: int = Field(
-        1, ge=1, le=100_000,
+        1, ge=1, le=10_000,
         description="events per record on the events topic: 1 sends each event as its own record keyed by its "
                     "principal; more sends each partition's events as JSON arrays of up to this many (unkeyed, "
-                    "same partitions), which cuts the Kafka client's per-record cost (about 14 µs per record "
-                    "fetched, in pure Python). The detect processor reads either form")
+                    "same partitions, split further to stay under 900 kB), which cuts the Kafka client's "
+                    "per-record cost (about 14 µs per record fetched, in pure Python). The detect processor "
+                    "reads either form")
     fetch_max_wait_ms: int = Field(100, ge=0, description="how long the broker may hold a fetch for data")
     compression_type: Compression = Field("none", description="events/alerts/dlq topics; lz4/zstd need their Python package")
     linger_ms: int = Field(5, ge=0)

@@ -35,7 +35,6 @@ import socket
 import time
 from typing import Any
 
-import orjson
 import pyarrow.compute as pc
 
 from detector.alert import Alert
@@ -59,14 +58,6 @@ log = logging.getLogger(__name__)
 
 PROCESSOR = "detect"
 _NO_TS = -(2**62)
-
-
-def _element(value: bytes, index: int) -> Any:
-    """The index-th element of a JSON array record, for the dead-letter record of that event."""
-    try:
-        return orjson.loads(value)[index]
-    except Exception:  # noqa: BLE001 - a dead letter carries what there is
-        return value
 
 
 class _Bad:
@@ -334,13 +325,17 @@ class DetectProcessor:
                 entries.append((offset, last_ts, row))
                 continue
             rows = decode_rows(value)
+            # a bad event takes the time of the good one before it in its array (or the first
+            # good one after it): the aligner orders and cuts arrays by their events' times
+            first_good = next((row[0] for row in rows if type(row) is not BadRecord), last_ts)
+            record_ts = first_good
             for index, row in enumerate(rows):
                 if type(row) is BadRecord:
-                    origin = f"{tp.topic}/{tp.partition}/{offset}" + (f"#{index}" if len(rows) > 1 else "")
-                    raw = (value or b"") if len(rows) == 1 else _element(value, index)
-                    entries.append((offset, last_ts, _Bad(row.reason, row.detail, raw, origin)))
+                    origin = f"{tp.topic}/{tp.partition}/{offset}" + (f"#{index}" if row.raw is not None else "")
+                    raw = row.raw if row.raw is not None else (value or b"")
+                    entries.append((offset, record_ts, _Bad(row.reason, row.detail, raw, origin)))
                     continue
-                last_ts = row[0]
+                last_ts = record_ts = row[0]
                 entries.append((offset, last_ts, row))
         return entries
 

@@ -29,6 +29,9 @@ from .topics import PartitionMap, principal_key
 log = logging.getLogger(__name__)
 
 PROCESSOR = "normalize"
+# an array record stays well under the producer's max_request_size and the broker's
+# max.message.bytes (1 MiB by default); a longer one is sent as halves
+MAX_ARRAY_BYTES = 900_000
 
 
 class EventPublisher:
@@ -56,10 +59,19 @@ class EventPublisher:
         per_record = self.config.events_per_record
         arrays: dict[int, list] = {}
 
+        def send_array(array: list, partition: int) -> None:
+            value = encode_events(array)
+            if len(value) > MAX_ARRAY_BYTES and len(array) > 1:  # large events: halves, in order
+                half = len(array) // 2
+                send_array(array[:half], partition)
+                send_array(array[half:], partition)
+            else:
+                send(topics.events, value=value, partition=partition)
+
         def send_arrays() -> None:
             for partition, array in arrays.items():
                 if array:
-                    send(topics.events, value=encode_events(array), partition=partition)
+                    send_array(array, partition)
             arrays.clear()
 
         if per_record > 1:
