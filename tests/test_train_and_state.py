@@ -182,6 +182,49 @@ def test_forest_signals_reach_their_incident_however_events_are_batched():
         assert _final_alerts(events, config, batch) == reference, f"batches of {batch}"
 
 
+def test_a_windows_forest_signal_never_counts_for_an_incident_opened_after_it():
+    """(Second review.) The backup key's incident I ends at 03:01 while its ordinary use goes on;
+    at 03:10 a new program opens I2. The window of 03:00 (I's last events) closed, in small
+    batches, when the key had no incident; in one batch it closed at the end, and its signal
+    lifted I2 over the threshold: a second alert that smaller batches never raised."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from detect_world import IAM_USER, aws
+    from stream_support import DETECTOR
+
+    class FiveEvents(_FlagEveryWindow):
+        def anomaly(self, X):
+            import numpy as np
+
+            return np.where(np.isclose(np.expm1(X[:, self._events]), 5), 0.6, 0.0)
+
+    key, night2 = "AKIATESTBACKUP000001", T0 + DAY + 2 * HOUR
+
+    def backup(ts, ua="aws-sdk-go-v2/1.25.0 os/linux lang/go#1.22 md/GOOS#linux"):
+        return aws(ts, IAM_USER, key, "s3:PutObject", ip="198.51.100.20", ptype="IAMUser", kind="access-key",
+                   read_only=False, ua=ua)
+
+    events = [e for e in World(days=3).events if not (e["token_id"] == key and night2 <= e["ts"] < night2 + HOUR)]
+    events += [backup(night2, ua="rclone/v1.65.0")] + [backup(night2 + m * MIN) for m in range(1, 68)]
+    events.append(backup(night2 + 70 * MIN, ua="python-requests/2.31.0"))
+    table = to_table(sorted(events, key=lambda e: e["ts"]))
+    config = DetectorConfig(**DETECTOR, alert_threshold=45, incident_gap="1h")
+
+    def final(batch):
+        detector, out = Detector(config, forests={"k8s": FiveEvents(), "aws": FiveEvents()}), {}
+        for offset in range(0, table.num_rows, batch):
+            out.update((a["alert"]["id"], a) for a in detector.process(table.slice(offset, batch)))
+        out.update((a["alert"]["id"], a) for a in detector.flush())
+        return out
+
+    reference = final(1)
+    assert [a["first_seen"] for a in reference.values() if a["token"]["id"] == key] == ["2026-11-03T02:00:00.000000Z"]
+    for batch in (7, 500, 100_000):
+        assert final(batch) == reference, f"batches of {batch}"
+
+
 def test_an_older_snapshots_suspicious_window_rows_count_as_in_an_incident():
     """Before window flags, a row's "susp" was 0/1 (1: suspicious, which needs an open incident);
     restored, such a row must still make its window one the forest scores for that incident."""

@@ -976,6 +976,11 @@ class Detector:
             incident = self.incidents.get(tkey)
             if incident is None:
                 continue  # the forest amplifies evidence; on its own it does not open incidents
+            if incident.first_ts > signal.ts:
+                # opened after this window: the window's events belonged to an earlier incident
+                # (ended since) or none. When the window closed relative to the new incident's
+                # first event depends on batching, so it never counts for it
+                continue
             if all(family(k) in _NOVEL_BEHAVIOUR for k in incident.signals):
                 # its features are mostly those same novelty counts: adding it would count the
                 # "never did this before" evidence twice

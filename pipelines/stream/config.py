@@ -95,7 +95,7 @@ class KafkaConfig(_Section):
         1, ge=1, le=10_000,
         description="events per record on the events topic: 1 sends each event as its own record keyed by its "
                     "principal; more sends each partition's events as JSON arrays of up to this many (unkeyed, "
-                    "same partitions, split further to stay under 900 kB), which cuts the Kafka client's "
+                    "same partitions, cut sooner to stay under 900 kB), which cuts the Kafka client's "
                     "per-record cost (about 14 µs per record fetched, in pure Python). The detect processor "
                     "reads either form")
     fetch_max_wait_ms: int = Field(100, ge=0, description="how long the broker may hold a fetch for data")

@@ -21,7 +21,7 @@ from typing import Any, Iterable
 
 from detector.normalize import Normalizer, StageDeduper
 
-from .codec import dead_letter, encode_event, encode_events, is_fact
+from .codec import dead_letter, encode_event, is_fact
 from .config import KafkaConfig
 from .metrics import StreamMetrics
 from .topics import PartitionMap, principal_key
@@ -29,8 +29,8 @@ from .topics import PartitionMap, principal_key
 log = logging.getLogger(__name__)
 
 PROCESSOR = "normalize"
-# an array record stays well under the producer's max_request_size and the broker's
-# max.message.bytes (1 MiB by default); a longer one is sent as halves
+# an array record stays under the producer's max_request_size and the broker's
+# max.message.bytes (1 MiB by default): all partitions' arrays are cut once one would grow past it
 MAX_ARRAY_BYTES = 900_000
 
 
@@ -49,30 +49,22 @@ class EventPublisher:
 
     def publish(self, events: Iterable[dict[str, Any]]) -> int:
         """Send events in their order. With `events_per_record` > 1, in time order, as arrays per
-        partition, all partitions' arrays cut at the same moment (once one holds that many events,
-        between two distinct times): records of different partitions then cover the same spans of
-        time, so the detector's aligner can release whole records without holding back the rest
-        (see align.py)."""
+        partition, all partitions' arrays cut at the same moment, between two distinct times,
+        once one of them holds that many events or MAX_ARRAY_BYTES: records of different
+        partitions then cover the same spans of time, so the detector's aligner can release
+        whole records in exact time order without holding back the rest (see align.py)."""
         topics = self.config.topics
         send = self.producer.send
         partition_of = self.partition_of
         per_record = self.config.events_per_record
-        arrays: dict[int, list] = {}
-
-        def send_array(array: list, partition: int) -> None:
-            value = encode_events(array)
-            if len(value) > MAX_ARRAY_BYTES and len(array) > 1:  # large events: halves, in order
-                half = len(array) // 2
-                send_array(array[:half], partition)
-                send_array(array[half:], partition)
-            else:
-                send(topics.events, value=value, partition=partition)
+        arrays: dict[int, list[bytes]] = {}  # partition → its events' JSON, in time order
+        sizes: Counter = Counter()
 
         def send_arrays() -> None:
             for partition, array in arrays.items():
-                if array:
-                    send_array(array, partition)
+                send(topics.events, value=b"[" + b",".join(array) + b"]", partition=partition)
             arrays.clear()
+            sizes.clear()
 
         if per_record > 1:
             events = sorted(events, key=lambda e: e["ts"])
@@ -80,23 +72,24 @@ class EventPublisher:
         per_source: Counter = Counter()
         n = 0
         for event in events:
-            if full and event["ts"] != previous_ts:
-                send_arrays()
-                full = False
-            previous_ts = event["ts"]
             key = principal_key(event["source"], event["tenant"], event["principal"])
             partition = partition_of(key)
             kbytes = key.encode()
-            value = encode_event(event) if per_record == 1 or is_fact(event) else None
+            value = encode_event(event)
             if is_fact(event):  # before the event: a detector must not see a use before its birth
                 send(topics.facts, key=kbytes, value=value)
                 self.facts_sent += 1
             if per_record == 1:
                 send(topics.events, key=kbytes, value=value, partition=partition)
             else:
-                array = arrays.setdefault(partition, [])
-                array.append(event)
-                full = full or len(array) >= per_record
+                ts = event["ts"]
+                if (full or sizes[partition] + len(value) > MAX_ARRAY_BYTES) and arrays and ts != previous_ts:
+                    send_arrays()  # (events of one instant are never split: an array may run over)
+                    full = False
+                previous_ts = ts
+                arrays.setdefault(partition, []).append(value)
+                sizes[partition] += len(value) + 1
+                full = full or len(arrays[partition]) >= per_record
             per_source[event["source"]] += 1
             n += 1
         send_arrays()
