@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import orjson
 import yaml
@@ -22,6 +23,34 @@ from pipelines.stream.config import KafkaConfig, TopicsConfig
 REPO = Path(__file__).resolve().parents[1]
 DETECTOR = {"learning_period": "1d", "min_training_windows": 50}
 DELETER = "system:serviceaccount:kube-system:replicaset-controller"
+
+
+class Sent(NamedTuple):
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    partition: int | None
+    headers: list | None
+
+
+class FakeProducer:
+    """A producer that keeps what it was given (unit tests of the publishing side)."""
+
+    def __init__(self, partitions: int = 3):
+        self.sent: list[Sent] = []
+        self.partitions = set(range(partitions))
+
+    def partitions_for(self, topic):
+        return self.partitions
+
+    def send(self, topic, key=None, value=None, partition=None, headers=None):
+        self.sent.append(Sent(topic, key, value, partition, headers))
+
+    def flush(self):
+        pass
+
+    def values(self, topic: str) -> list[bytes]:
+        return [s.value for s in self.sent if s.topic == topic]
 
 
 def detector_config() -> DetectorConfig:

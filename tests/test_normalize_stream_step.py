@@ -11,23 +11,10 @@ from kafka import TopicPartition
 from pipelines.stream.config import KafkaConfig
 from pipelines.stream.metrics import StreamMetrics
 from pipelines.stream.normalize import NormalizeProcessor
+from stream_support import FakeProducer
 from test_normalize_k8s import base_event
 
 Record = namedtuple("Record", "value offset headers")
-
-
-class FakeProducer:
-    def __init__(self):
-        self.sent = []
-
-    def partitions_for(self, topic):
-        return {0, 1, 2}
-
-    def send(self, topic, key=None, value=None, partition=None, headers=None):
-        self.sent.append((topic, key, value, headers))
-
-    def flush(self):
-        pass
 
 
 class FakeConsumer:
@@ -62,12 +49,12 @@ def test_step_fills_tenants_collapses_stages_and_commits_before_a_held_copy():
     producer, consumer = FakeProducer(), FakeConsumer([{tp: records}])
     proc = NormalizeProcessor(config, StreamMetrics(), producer=producer, consumer=consumer)
     assert proc.step() == 4
-    events = [orjson.loads(value) for topic_name, _, value, _ in producer.sent if topic_name == config.topics.events]
+    events = [orjson.loads(value) for value in producer.values(config.topics.events)]
     assert [(e["event_id"], e["stage"], e["tenant"], e["origin"]) for e in events] == [
         ("a", "ResponseComplete", "prod", f"{topic}/0/11"),
         ("b", "ResponseComplete", "fallback", f"{topic}/0/12"),
     ]
     assert consumer.committed[-1] == {tp: 13}  # not past the held ResponseStarted copy
     proc.flush_held()
-    held = [orjson.loads(value) for topic_name, _, value, _ in producer.sent if topic_name == config.topics.events][2:]
+    held = [orjson.loads(value) for value in producer.values(config.topics.events)][2:]
     assert [(e["event_id"], e["stage"], e["tenant"]) for e in held] == [("c", "ResponseStarted", "fallback")]

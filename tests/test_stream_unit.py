@@ -17,7 +17,7 @@ from detector.events import FIELDS, new_event, to_table
 from pipelines.settings import load_settings
 from pipelines.stream.align import TimeAligner
 from pipelines.stream.codec import (BadRecord, dead_letter, decode_event, decode_row, decode_rows, encode_event,
-                                    encode_events, is_fact, rows_table)
+                                    encode_array, is_fact, rows_table)
 from pipelines.stream.config import KafkaConfig
 from pipelines.stream.metrics import StreamMetrics
 from pipelines.stream.state import (
@@ -29,7 +29,7 @@ from pipelines.stream.state import (
     restore_partitions,
 )
 from pipelines.stream.topics import PartitionMap, partition_for, principal_key
-from stream_support import attack_world, detector_config, file_mode_alerts
+from stream_support import FakeProducer, attack_world, detector_config, file_mode_alerts
 
 
 class Clock:
@@ -175,7 +175,7 @@ def test_decode_row_equals_decode_event_and_refuses_alike():
 
 def test_array_records_decode_to_rows_and_a_bad_event_costs_only_itself():
     events = [_event(event_id=f"e{i}", ts=1_700_000_000_000_000 + i) for i in range(4)]
-    value = encode_events(events)
+    value = encode_array([encode_event(e) for e in events])
     assert decode_rows(value) == [decode_row(encode_event(e)) for e in events]
     assert decode_rows(encode_event(events[0])) == [decode_row(encode_event(events[0]))]  # the one-event form
     mixed = orjson.dumps(events[:2] + [{"ts": "yesterday", "source": "k8s"}, 7] + events[2:])
@@ -188,7 +188,7 @@ def test_array_records_decode_to_rows_and_a_bad_event_costs_only_itself():
         assert len(out) == 1 and type(out[0]) is BadRecord and out[0].raw is None  # the record is the raw
     # an element that orjson and msgspec refuse (a lone surrogate) costs only itself
     surrogate = b'{"ts": 1, "source": "k8s", "x": "\\ud800"}'
-    value = b"[" + b",".join([encode_event(events[0]), surrogate, encode_event(events[1])]) + b"]"
+    value = encode_array([encode_event(events[0]), surrogate, encode_event(events[1])])
     rows = decode_rows(value)
     assert [type(r).__name__ for r in rows] == ["tuple", "BadRecord", "tuple"]
     assert b"ud800" in rows[1].raw and rows[0][1] == "e0" and rows[2][1] == "e1"
@@ -341,24 +341,13 @@ def test_publisher_cuts_every_partitions_arrays_at_the_same_moment():
     is later than every record of an earlier one, which lets the aligner release whole records."""
     from pipelines.stream.normalize import EventPublisher
 
-    class Producer:
-        def __init__(self):
-            self.sent = []
-
-        def partitions_for(self, topic):
-            return {0, 1, 2}
-
-        def send(self, topic, key=None, value=None, partition=None, headers=None):
-            self.sent.append((topic, key, value, partition))
-
     events = attack_world()
     shuffled = events[::2] + events[1::2]  # publish sorts them by time first
-    producer = Producer()
+    producer = FakeProducer()
     config = KafkaConfig(events_per_record=50)
     assert EventPublisher(config, producer).publish(shuffled) == len(events)
-    arrays = [(partition, orjson.loads(value)) for topic, key, value, partition in producer.sent
-              if topic == config.topics.events]
-    assert all(key is None for topic, key, _, _ in producer.sent if topic == config.topics.events)
+    arrays = [(s.partition, orjson.loads(s.value)) for s in producer.sent if s.topic == config.topics.events]
+    assert all(s.key is None for s in producer.sent if s.topic == config.topics.events)
     assert sorted(e["event_id"] for _, array in arrays for e in array) == sorted(e["event_id"] for e in events)
     owner = PartitionMap(3)
     cuts, spans = [], []  # consecutive records of distinct partitions form one cut
@@ -373,16 +362,16 @@ def test_publisher_cuts_every_partitions_arrays_at_the_same_moment():
         spans[-1] = [min(spans[-1][0], times[0]), max(spans[-1][1], times[-1])]
     assert len(spans) > 10
     assert all(earlier[1] < later[0] for earlier, later in zip(spans, spans[1:]))
-    facts = [orjson.loads(v) for topic, _, v, _ in producer.sent if topic == config.topics.facts]
+    facts = [orjson.loads(v) for v in producer.values(config.topics.facts)]
     assert facts and all(is_fact(f) for f in facts)
 
-    # large events: an array over MAX_ARRAY_BYTES goes out as halves, in order
+    # large events: arrays are cut sooner, so that none passes MAX_ARRAY_BYTES
     from pipelines.stream.normalize import MAX_ARRAY_BYTES
 
     big = [dict(e, user_agent="x" * 60_000) for e in events[:60]]
-    producer = Producer()
+    producer = FakeProducer()
     EventPublisher(KafkaConfig(events_per_record=50), producer).publish(big)
-    values = [v for topic, _, v, _ in producer.sent if topic == config.topics.events]
+    values = producer.values(config.topics.events)
     assert all(len(v) <= MAX_ARRAY_BYTES for v in values) and len(values) > 3
     assert sorted(e["event_id"] for v in values for e in orjson.loads(v)) == sorted(e["event_id"] for e in big)
     for v in values:

@@ -100,22 +100,11 @@ def test_final_alerts_do_not_depend_on_batch_size(seed):
     sys.path.insert(0, str(Path(__file__).parent))
     from stream_support import attack_world, detector_config
 
-    table = to_table(attack_world(seed=seed))
-
-    def final_alerts(batch: int) -> dict[str, dict]:
-        detector = Detector(detector_config())
-        final = {}
-        for offset in range(0, table.num_rows, batch):
-            for alert in detector.process(table.slice(offset, batch)):
-                final[alert["alert"]["id"]] = alert
-        for alert in detector.flush():
-            final[alert["alert"]["id"]] = alert
-        return final
-
-    reference = final_alerts(10_000)
+    events = attack_world(seed=seed)
+    reference = _final_alerts(events, detector_config(), 10_000)
     assert {a["token"]["id"] for a in reference.values()} >= {"ASIATEST000000000038", "ctrl-42"}
     for batch in (500, 61, 7):
-        assert final_alerts(batch) == reference, f"batches of {batch} end with other alerts"
+        assert _final_alerts(events, detector_config(), batch) == reference, f"batches of {batch} end with other alerts"
 
 
 class _FlagEveryWindow:
@@ -136,8 +125,10 @@ class _FlagEveryWindow:
         return np.where(np.isclose(np.expm1(X[:, self._events]), 4), 0.6, self.usual)
 
 
-def _final_alerts(events, config, batch, usual=0.51):
-    detector = Detector(config, forests={"k8s": _FlagEveryWindow(usual), "aws": _FlagEveryWindow(usual)})
+def _final_alerts(events, config, batch, forest=None):
+    """The last document of every alert of a replay in batches of `batch` rows, with `forest`
+    (a stand-in, for every population) or the forests trained online."""
+    detector = Detector(config, forests=None if forest is None else {"k8s": forest, "aws": forest})
     table, final = to_table(sorted(events, key=lambda e: e["ts"])), {}
     for offset in range(0, table.num_rows, batch):
         final.update((a["alert"]["id"], a) for a in detector.process(table.slice(offset, batch)))
@@ -164,12 +155,12 @@ def test_forest_signals_reach_their_incident_however_events_are_batched():
     events = [dict(e, user_agent="rclone/v1.65.0") if e["principal"] == IAM_USER and e["ts"] >= T0 + DAY else e
               for e in world.events]
     config = DetectorConfig(**DETECTOR, alert_threshold=45)
-    reference = _final_alerts(events, config, 100_000, usual=0.6)
+    reference = _final_alerts(events, config, 100_000, _FlagEveryWindow(usual=0.6))
     backup = [a for a in reference.values() if a["token"]["id"] == "AKIATESTBACKUP000001"]
     assert backup and {"new-user-agent", "unusual-activity-window"} <= {
         s["kind"] for a in backup for s in a["tokenhawk"]["signals"]}
     for batch in (500, 7):
-        assert _final_alerts(events, config, batch, usual=0.6) == reference, f"batches of {batch}"
+        assert _final_alerts(events, config, batch, _FlagEveryWindow(usual=0.6)) == reference, f"batches of {batch}"
 
     events = attack_world()
     ts = T0 + DAY + 10 * HOUR
@@ -177,9 +168,9 @@ def test_forest_signals_reach_their_incident_however_events_are_batched():
         events.append(k8s(ts + minute * MIN, APP, world.app_token_at(ts), "get:configmaps", ip=world.app_ip,
                           ua="api-server/v1.4.2", namespace="payments", pod=world.app_pod, pod_uid=world.app_uid))
     config = DetectorConfig(**DETECTOR, incident_gap="28m")
-    reference = _final_alerts(events, config, 100_000)
+    reference = _final_alerts(events, config, 100_000, _FlagEveryWindow())
     for batch in (500, 7):
-        assert _final_alerts(events, config, batch) == reference, f"batches of {batch}"
+        assert _final_alerts(events, config, batch, _FlagEveryWindow()) == reference, f"batches of {batch}"
 
 
 def test_a_windows_forest_signal_never_counts_for_an_incident_opened_after_it():
@@ -209,20 +200,11 @@ def test_a_windows_forest_signal_never_counts_for_an_incident_opened_after_it():
     events = [e for e in World(days=3).events if not (e["token_id"] == key and night2 <= e["ts"] < night2 + HOUR)]
     events += [backup(night2, ua="rclone/v1.65.0")] + [backup(night2 + m * MIN) for m in range(1, 68)]
     events.append(backup(night2 + 70 * MIN, ua="python-requests/2.31.0"))
-    table = to_table(sorted(events, key=lambda e: e["ts"]))
     config = DetectorConfig(**DETECTOR, alert_threshold=45, incident_gap="1h")
-
-    def final(batch):
-        detector, out = Detector(config, forests={"k8s": FiveEvents(), "aws": FiveEvents()}), {}
-        for offset in range(0, table.num_rows, batch):
-            out.update((a["alert"]["id"], a) for a in detector.process(table.slice(offset, batch)))
-        out.update((a["alert"]["id"], a) for a in detector.flush())
-        return out
-
-    reference = final(1)
+    reference = _final_alerts(events, config, 1, FiveEvents())
     assert [a["first_seen"] for a in reference.values() if a["token"]["id"] == key] == ["2026-11-03T02:00:00.000000Z"]
     for batch in (7, 500, 100_000):
-        assert final(batch) == reference, f"batches of {batch}"
+        assert _final_alerts(events, config, batch, FiveEvents()) == reference, f"batches of {batch}"
 
 
 def test_an_older_snapshots_suspicious_window_rows_count_as_in_an_incident():

@@ -264,14 +264,18 @@ class Detector:
         codes["win"] = ts_array // WINDOW_US
         flushed = 0  # rows of this batch already handed to the window buffer
 
+        def hand_over(end: int) -> None:
+            """Give the window buffer this batch's rows up to event `end`."""
+            nonlocal flushed
+            if end > flushed:
+                self.window_buffer.add({name: column[flushed:end] for name, column in codes.items()},
+                                       dict(zip(PER_EVENT_COLUMNS, zip(*window_rows[flushed:end]))))
+                flushed = end
+
         def close_windows_before(index: int) -> None:
             """Close the windows that event time had closed before event `index` of this batch
             (as a batch of one event at a time would have), scoring them for open incidents."""
-            nonlocal flushed
-            if index > flushed:
-                self.window_buffer.add({name: column[flushed:index] for name, column in codes.items()},
-                                       dict(zip(PER_EVENT_COLUMNS, zip(*window_rows[flushed:index]))))
-                flushed = index
+            hand_over(index)
             high = ts_list[index - 1] if index else prior_max
             if prior_max is not None and prior_max > high:
                 high = prior_max
@@ -302,9 +306,7 @@ class Detector:
                     continue
             handle(event_of(row), ts, learning, window_row, tkey, pkey, family)
         stats.events += len(ts_list)
-        if flushed < len(ts_list):
-            self.window_buffer.add({name: column[flushed:] for name, column in codes.items()},
-                                   dict(zip(PER_EVENT_COLUMNS, zip(*window_rows[flushed:]))))
+        hand_over(len(ts_list))
 
     def _codes(self, array: pa.ChunkedArray) -> np.ndarray:
         """Global integer codes of a string column (-1 for null), one dict lookup per distinct value."""

@@ -16,9 +16,9 @@ at least as late (the horizon), and are released in offset order per partition:
 Offsets are released as a per-partition prefix, so "everything before offset N was processed"
 holds and N can be committed. A record holding several events (an array, see codec.py) is
 released whole: where the horizon would cut one in two, the bound moves back to that record's
-earliest event, for every partition, so the time order across partitions stays exact. A partition that is caught up does not hold others back (live
-traffic cannot wait for a quiet source); one that delivers nothing for `max_wait_s` while
-others do stops holding too. A partition far ahead (`max_buffered` rows waiting) should be paused by the caller.
+first event, for every partition (see `_cuts`). A partition that is caught up does not hold
+others back (live traffic cannot wait for a quiet source); one that delivers nothing for
+`max_wait_s` while others do stops holding too. A partition far ahead (`max_buffered` rows waiting) should be paused by the caller.
 """
 
 from __future__ import annotations

@@ -48,7 +48,7 @@ from detector.inventory.config import InventoryConfig
 
 from .align import TimeAligner
 from .background import ForkedTask, Record, forking_available
-from .codec import BadRecord, dead_letter, decode_row, decode_rows, encode_alert, rows_table
+from .codec import BadRecord, dead_letter, decode_rows, encode_alert, rows_table
 from .config import KafkaConfig
 from .metrics import StreamMetrics
 from .state import StateStore, restore_forests, restore_partitions
@@ -250,9 +250,7 @@ class DetectProcessor:
 
     def step(self, timeout_ms: int = 500) -> int:
         """Poll, align, detect, produce alerts, maybe snapshot. Returns records consumed."""
-        # max_poll_records counts events: a record may hold events_per_record of them
-        limit = max(1, self.config.max_poll_records // self.config.events_per_record)
-        polled = self.consumer.poll(timeout_ms=timeout_ms, max_records=limit)
+        polled = self.consumer.poll(timeout_ms=timeout_ms, max_records=self._records_for(self.config.max_poll_records))
         started = time.perf_counter()
         if self._pending is not None and self._pending.task.poll():
             self._complete_pending()
@@ -263,9 +261,9 @@ class DetectProcessor:
         if self._facts_started:
             n += self._take(self.facts.poll(timeout_ms=0, max_records=self.config.max_poll_records))
         # drain what the fetcher already holds: the detector's cost is per batch as much as per event
-        events_limit, per_record = self.config.max_poll_records, self.config.events_per_record
-        while polled and self._held() < events_limit and time.perf_counter() - started < 0.1:
-            polled = self.consumer.poll(timeout_ms=0, max_records=max(1, (events_limit - self._held()) // per_record))
+        limit = self.config.max_poll_records
+        while polled and self._held() < limit and time.perf_counter() - started < 0.1:
+            polled = self.consumer.poll(timeout_ms=0, max_records=self._records_for(limit - self._held()))
             n += self._take(polled)
         self._pause_far_ahead()
         released = self.aligner.release(self._caught_up(), self._paused)
@@ -282,6 +280,11 @@ class DetectProcessor:
             self.checkpoint(self.owned, background=self._background)
         self._report_progress()
         return n
+
+    def _records_for(self, events: int) -> int:
+        """How many records to poll for about this many events (max_poll_records counts events;
+        a record may hold events_per_record of them)."""
+        return max(1, events // self.config.events_per_record)
 
     def _take(self, polled) -> int:
         n = 0
@@ -314,28 +317,19 @@ class DetectProcessor:
         for record in records:
             offset = record.offset
             value = record.value
-            if value is not None and value[:1] == b"{":  # one event: the default form
-                try:
-                    row = decode_row(value)
-                except BadRecord as bad:
-                    entries.append((offset, last_ts, _Bad(bad.reason, bad.detail, value,
-                                                          f"{tp.topic}/{tp.partition}/{offset}")))
-                    continue
-                last_ts = row[0]  # ts
-                entries.append((offset, last_ts, row))
-                continue
             rows = decode_rows(value)
             # a bad event takes the time of the good one before it in its array (or the first
             # good one after it): the aligner orders and cuts arrays by their events' times
-            first_good = next((row[0] for row in rows if type(row) is not BadRecord), last_ts)
-            record_ts = first_good
+            record_ts = None
             for index, row in enumerate(rows):
                 if type(row) is BadRecord:
+                    if record_ts is None:
+                        record_ts = next((r[0] for r in rows if type(r) is not BadRecord), last_ts)
                     origin = f"{tp.topic}/{tp.partition}/{offset}" + (f"#{index}" if row.raw is not None else "")
                     raw = row.raw if row.raw is not None else (value or b"")
                     entries.append((offset, record_ts, _Bad(row.reason, row.detail, raw, origin)))
                     continue
-                last_ts = record_ts = row[0]
+                last_ts = record_ts = row[0]  # ts
                 entries.append((offset, last_ts, row))
         return entries
 

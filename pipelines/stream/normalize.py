@@ -21,7 +21,7 @@ from typing import Any, Iterable
 
 from detector.normalize import Normalizer, StageDeduper
 
-from .codec import dead_letter, encode_event, is_fact
+from .codec import dead_letter, encode_array, encode_event, is_fact
 from .config import KafkaConfig
 from .metrics import StreamMetrics
 from .topics import PartitionMap, principal_key
@@ -62,7 +62,7 @@ class EventPublisher:
 
         def send_arrays() -> None:
             for partition, array in arrays.items():
-                send(topics.events, value=b"[" + b",".join(array) + b"]", partition=partition)
+                send(topics.events, value=encode_array(array), partition=partition)
             arrays.clear()
             sizes.clear()
 
