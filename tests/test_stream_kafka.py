@@ -260,14 +260,7 @@ def test_broker_restart_mid_stream_and_sigterm(kafka_bootstrap, world, tmp_path)
     gracefully (batch finished, state saved, offsets committed); a --once run picks up from
     that state and ends the input as the file mode does."""
     events, want = world
-    # After the restart the broker re-elects partition leaders one by one, and a partition can
-    # fetch nothing for several seconds while the others deliver. The aligner stops waiting for a
-    # partition quiet for align_max_wait_s (by design: live traffic cannot wait for a dead
-    # source), so with the 3 s of the other tests it released around it now and then: events came
-    # late in the learning day, the forest trained on 281 windows instead of the file mode's 288,
-    # and a borderline window signal went missing. The exact comparison needs the wait to cover
-    # the re-election.
-    config = kafka_config(kafka_bootstrap, "restart", partitions=3, align_max_wait_s=30.0)
+    config = kafka_config(kafka_bootstrap, "restart", partitions=3)
     ensure_topics(config)
     cut = len(events) // 2
     produce_events(config, [to_table(events[:cut])])
